@@ -12,12 +12,13 @@ import time
 from dataclasses import InitVar, dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any, Iterable, List, Mapping, MutableMapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy import (
     BackoffStrategy,
 )
@@ -100,8 +101,8 @@ class SearchKeysetPagination(PaginationStrategy):
     Kustomer's search stops at page 100, and page numbers shift whenever a record is updated during
     the sync (it jumps to the end of an ascending sort), so the record that slides across a page
     boundary would be skipped for good. Each request therefore asks again from the last ``updatedAt``
-    seen (``gte``), at page 1; the records already emitted at that instant travel in the token as
-    ``seen`` and ``BoundaryRepeatFilter`` drops them. A page that never leaves one instant (a bulk
+    seen (``gte``), at page 1, and ``BoundaryRepeatFilter`` drops the records of that instant already
+    emitted. A page that never leaves one instant (a bulk
     action touching more records than a page holds) is followed by page 2, 3, ... of the same query,
     so a burst neither loops nor loses records, up to the 100 pages Kustomer serves for one query.
 
@@ -119,13 +120,14 @@ class SearchKeysetPagination(PaginationStrategy):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.search_from_days_ago = int(parameters.get("search_from_days_ago", self.search_from_days_ago))
+        self._page_size = int(InterpolatedString.create(str(self.page_size), parameters=parameters).eval(self.config))
 
     @property
     def initial_token(self) -> Optional[Any]:
         return None
 
     def get_page_size(self) -> Optional[int]:
-        return int(self.page_size)
+        return self._page_size
 
     def next_page_token(
         self,
@@ -146,10 +148,9 @@ class SearchKeysetPagination(PaginationStrategy):
                 # The page never left one instant: read the rest of that instant by page number.
                 page = int(token.get("page") or 1) + 1 if last == token.get("updated_at") else 2
                 return self._burst_page(archive, last, page)
-            seen = [resource["id"] for resource in data if updated_at_of(resource) == last]
-            return {"archive": archive, "updated_at": last, "page": 1, "seen": seen}
+            return {"archive": archive, "updated_at": last, "page": 1}
         if archive and self._slice_reaches_live_search(stream_slice):
-            return {"archive": False, "updated_at": None, "page": 1, "seen": []}
+            return {"archive": False, "updated_at": None, "page": 1}
         return None
 
     def _burst_page(self, archive: bool, instant: Optional[str], page: int) -> Mapping[str, Any]:
@@ -162,7 +163,7 @@ class SearchKeysetPagination(PaginationStrategy):
                 ),
                 failure_type=FailureType.system_error,
             )
-        return {"archive": archive, "updated_at": instant, "page": page, "seen": []}
+        return {"archive": archive, "updated_at": instant, "page": page}
 
     def _slice_reaches_live_search(self, stream_slice: Optional[StreamSlice]) -> bool:
         end = (stream_slice or {}).get("end_time")
@@ -175,10 +176,16 @@ class BoundaryRepeatFilter(RecordFilter):
     """Drops the records a keyset search page repeats from the page before.
 
     ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
-    records at exactly that instant come back; their ids are in the token's ``seen`` list.
+    records at exactly that instant come back once more. Within a slice, records arrive in ascending
+    ``updatedAt``; the filter remembers the ids met at the latest instant and drops their repeats.
+    One slice is read by one thread at a time, so the memory is kept per slice.
     """
 
     condition: str = ""
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._latest: Dict[Any, Tuple[Optional[str], Set[str]]] = {}
 
     def filter_records(
         self,
@@ -187,13 +194,24 @@ class BoundaryRepeatFilter(RecordFilter):
         stream_slice: Optional[StreamSlice] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        token = (next_page_token or {}).get("next_page_token") or {}
-        seen = frozenset(token.get("seen") or ())
-        instant = token.get("updated_at")
+        key = _slice_key(stream_slice)
+        instant, ids = self._latest.get(key, (None, set()))
         for record in records:
-            if seen and record.get("id") in seen and updated_at_of(record) == instant:
-                continue
+            updated_at, record_id = updated_at_of(record), record.get("id")
+            if updated_at is not None and (instant is None or updated_at > instant):
+                instant, ids = updated_at, set()
+            elif updated_at == instant:
+                if record_id in ids:
+                    continue
+            ids.add(record_id)
+            self._latest[key] = (instant, ids)
             yield record
+
+
+def _slice_key(stream_slice: Optional[StreamSlice]) -> Any:
+    if stream_slice is None:
+        return None
+    return tuple(sorted((str(k), str(v)) for k, v in {**stream_slice.partition, **stream_slice.cursor_slice}.items()))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Builders and a requests-mock stand-in for the few Kustomer behaviours the unit tests drive.
+
+``MockKustomer`` answers ``POST /v1/customers/search`` and ``/archive/search`` from an in-memory list,
+as Kustomer does: filter on ``<ctx>_updated_at`` (gte/lte), stable ascending sort by updatedAt then id,
+at most 100 pages per query (page 100 still links to page 101, which is refused), and objects
+updated more than two years ago only in the archive. List endpoints page by ``page``/``pageSize``
+with relative ``links.next``. Every request is recorded, so tests can count and inspect them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+from urllib.parse import parse_qs, urlsplit
+
+import requests_mock
+
+BASE_URL = "https://api.kustomerapp.com"
+SEARCH_PAGE_CAP = 100
+ARCHIVE_AGE = timedelta(days=730)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def object_id(n: int) -> str:
+    return f"{n:024x}"
+
+
+def resource(
+    kind: str,
+    n: int,
+    updated_at: datetime,
+    attributes: Optional[Dict[str, Any]] = None,
+    relationships: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """One JSON:API resource as Kustomer serves it."""
+    return {
+        "type": kind,
+        "id": object_id(n),
+        "attributes": {"createdAt": iso(updated_at), "updatedAt": iso(updated_at), **(attributes or {})},
+        "relationships": {"org": {"data": {"type": "org", "id": object_id(0)}}, **(relationships or {})},
+        "links": {"self": f"/v1/{kind}s/{object_id(n)}"},
+    }
+
+
+def page_and_size(request: Any) -> tuple[int, int]:
+    query = {key.lower(): values[0] for key, values in parse_qs(urlsplit(request.url).query).items()}
+    return int(query.get("page", 1)), int(query.get("pagesize", 100))
+
+
+def kustomer_error(status: int, title: str) -> Dict[str, Any]:
+    return {"errors": [{"status": str(status), "code": title.lower().replace(" ", "_"), "title": title}]}
+
+
+@dataclass
+class MockKustomer:
+    mocker: requests_mock.Mocker
+    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    base_url: str = BASE_URL
+    objects: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.mocker.post(f"{self.base_url}/v1/customers/search", json=self._search)
+        self.mocker.post(f"{self.base_url}/v1/customers/archive/search", json=self._search)
+
+    # --- data -------------------------------------------------------------------------------
+    def add(self, context: str, resources: List[Dict[str, Any]]) -> None:
+        self.objects.setdefault(context, []).extend(resources)
+
+    def serve_list(self, endpoint: str, resources: List[Dict[str, Any]]) -> None:
+        self.mocker.get(f"{self.base_url}/v1/{endpoint}", json=lambda request, context: self._list(endpoint, resources, request))
+
+    # --- what the connector asked --------------------------------------------------------------
+    def search_requests(self) -> List[Any]:
+        return [r for r in self.mocker.request_history if r.method == "POST"]
+
+    # --- endpoints --------------------------------------------------------------------------
+    def _search(self, request: Any, context: Any) -> Dict[str, Any]:
+        body = request.json()
+        page, size = page_and_size(request)
+        if page > SEARCH_PAGE_CAP:
+            context.status_code = 400
+            return kustomer_error(400, "Page exceeds the maximum of 100")
+        ctx = body["queryContext"]
+        archive = "/archive/" in request.path
+        horizon = self.now - ARCHIVE_AGE
+        bounds = {op: parse(value) for criterion in body.get("and", []) for op, value in criterion[f"{ctx}_updated_at"].items()}
+        matches = sorted(
+            (
+                r
+                for r in self.objects.get(ctx, [])
+                if (parse(r["attributes"]["updatedAt"]) < horizon) == archive
+                and ("gte" not in bounds or parse(r["attributes"]["updatedAt"]) >= bounds["gte"])
+                and ("lte" not in bounds or parse(r["attributes"]["updatedAt"]) <= bounds["lte"])
+            ),
+            key=lambda r: (parse(r["attributes"]["updatedAt"]), r["id"]),
+        )
+        total_pages = max(1, -(-len(matches) // size))
+        path = "/v1/customers/archive/search" if archive else "/v1/customers/search"
+        return {
+            "meta": {"pageSize": size, "page": page, "total": len(matches), "totalPages": total_pages, "aggregations": {}, "timed_out": False},
+            "data": matches[(page - 1) * size : page * size],
+            "links": {
+                "self": f"{path}?page={page}&pageSize={size}",
+                "first": f"{path}?page=1&pageSize={size}",
+                "prev": f"{path}?page={page - 1}&pageSize={size}" if page > 1 else None,
+                "next": f"{path}?page={page + 1}&pageSize={size}" if page < total_pages else None,
+                "last": f"{path}?page={total_pages}&pageSize={size}",
+            },
+        }
+
+    def _list(self, endpoint: str, resources: List[Dict[str, Any]], request: Any) -> Dict[str, Any]:
+        page, size = page_and_size(request)
+        more = page * size < len(resources)
+        return {
+            "meta": {"pageSize": size, "page": page},
+            "data": resources[(page - 1) * size : page * size],
+            "links": {
+                "self": f"/v1/{endpoint}?page={page}&pageSize={size}",
+                "first": f"/v1/{endpoint}?page=1&pageSize={size}",
+                "prev": f"/v1/{endpoint}?page={page - 1}&pageSize={size}" if page > 1 else None,
+                "next": f"/v1/{endpoint}?page={page + 1}&pageSize={size}" if more else None,
+            },
+        }

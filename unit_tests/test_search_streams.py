@@ -1,0 +1,140 @@
+"""The six search streams: POST /v1/customers/search, keyset-paginated on updatedAt, exact."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airbyte_cdk.models import SyncMode
+
+from unit_tests.conftest import CONFIG, SEARCH_STREAMS, ids, last_state, read_stream
+from unit_tests.kustomer_mock import object_id, resource
+
+T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
+search_streams = pytest.mark.parametrize("stream,context", SEARCH_STREAMS.items())
+
+
+def spaced(context: str, count: int, start: datetime = T0, step: timedelta = timedelta(minutes=1), first: int = 1):
+    return [resource(context, first + i, start + step * i) for i in range(count)]
+
+
+@search_streams
+def test_one_page_emits_every_record_and_state_at_the_newest(kustomer, stream, context):
+    kustomer.add(context, spaced(context, 3))
+
+    output = read_stream(stream)
+
+    assert ids(output) == [object_id(1), object_id(2), object_id(3)]
+    assert last_state(output) == {"updated_at": "2025-03-01T00:02:00.000000Z"}
+    body = kustomer.search_requests()[0].json()
+    assert body["queryContext"] == context
+    assert body["sort"] == [{f"{context}_updated_at": "asc"}]
+    assert set(body["and"][0]) == {f"{context}_updated_at"}
+
+
+@search_streams
+def test_several_pages_restart_from_the_last_updated_at_and_emit_each_record_once(kustomer, stream, context):
+    kustomer.add(context, spaced(context, 10))
+
+    output = read_stream(stream, {**CONFIG, "page_size": 3})
+
+    assert ids(output) == [object_id(n) for n in range(1, 11)]
+    lower_bounds = [r.json()["and"][0][f"{context}_updated_at"]["gte"] for r in kustomer.search_requests()]
+    assert "2025-03-01T00:02:00.000Z" in lower_bounds  # the third record's updatedAt opens the next query
+    assert all("page=1&" in r.url for r in kustomer.search_requests())
+
+
+@search_streams
+def test_empty_org_emits_nothing_and_still_checkpoints(kustomer, stream, context):
+    output = read_stream(stream)
+
+    assert ids(output) == []
+    assert last_state(output) == {"updated_at": "2025-01-01T00:00:00.000000Z"}
+
+
+@search_streams
+def test_incremental_sync_asks_only_from_the_state_minus_lookback(kustomer, stream, context):
+    kustomer.add(context, spaced(context, 5, step=timedelta(hours=1)))
+
+    output = read_stream(stream, {**CONFIG, "lookback_window": "PT5M"}, state={"updated_at": "2025-03-01T02:00:00.000Z"})
+
+    assert ids(output) == [object_id(3), object_id(4), object_id(5)]  # 02:00 is the boundary overlap
+    assert kustomer.search_requests()[0].json()["and"][0][f"{context}_updated_at"]["gte"] == "2025-03-01T01:55:00.000000Z"
+    assert last_state(output) == {"updated_at": "2025-03-01T04:00:00.000000Z"}
+
+
+def test_full_refresh_reads_from_the_start_date(kustomer):
+    kustomer.add("customer", spaced("customer", 4))
+
+    output = read_stream("customers", sync_mode=SyncMode.full_refresh)
+
+    assert ids(output) == [object_id(n) for n in range(1, 5)]
+
+
+def test_more_than_one_hundred_pages_never_hit_the_page_cap_and_lose_nothing(kustomer):
+    # 1,050 records at page size 10 is 105 pages: page numbers would hit Kustomer's cap of 100.
+    kustomer.add("conversation", spaced("conversation", 1050, step=timedelta(seconds=1)))
+
+    output = read_stream("conversations", {**CONFIG, "page_size": 10})
+
+    assert sorted(ids(output)) == sorted(object_id(n) for n in range(1, 1051))
+    assert len(ids(output)) == 1050
+    pages = [int(r.qs["page"][0]) for r in kustomer.search_requests()]
+    assert max(pages) == 1
+    # one repeated record per page, so the request count stays within 12% of the minimum here (10/page)
+    assert len(kustomer.search_requests()) <= 1050 / 9 + 3
+
+
+def test_burst_larger_than_a_page_terminates_and_emits_each_once(kustomer):
+    burst_at = T0 + timedelta(hours=1)
+    before = spaced("conversation", 5)
+    burst = [resource("conversation", 100 + i, burst_at) for i in range(23)]  # 23 records, page size 5
+    after = spaced("conversation", 4, start=burst_at + timedelta(minutes=1), first=200)
+    kustomer.add("conversation", before + burst + after)
+
+    output = read_stream("conversations", {**CONFIG, "page_size": 5})
+
+    assert sorted(ids(output)) == sorted(r["id"] for r in before + burst + after)
+    assert len(ids(output)) == 32
+    assert len(kustomer.search_requests()) < 20
+
+
+def test_burst_beyond_what_search_can_serve_fails_loudly_instead_of_looping(kustomer):
+    # Kustomer serves 100 pages per query; 101 records at one instant with 1 per page cannot be read.
+    burst_at = T0 + timedelta(hours=1)
+    kustomer.add("note", [resource("note", i, burst_at) for i in range(1, 102)])
+
+    output = read_stream("notes", {**CONFIG, "page_size": 1})
+
+    assert len(ids(output)) == 100
+    assert any("share updatedAt" in (e.trace.error.message or "") for e in output.errors)
+    assert len(kustomer.search_requests()) <= 103
+
+
+def test_objects_older_than_two_years_come_from_the_archive_search(kustomer):
+    now = kustomer.now
+    old = [resource("customer", 1, now - timedelta(days=1500)), resource("customer", 2, now - timedelta(days=800))]
+    recent = [resource("customer", 3, now - timedelta(days=10)), resource("customer", 4, now - timedelta(hours=1))]
+    kustomer.add("customer", old + recent)
+
+    output = read_stream("customers", {**CONFIG, "start_date": "2015-01-01T00:00:00Z"})
+
+    assert sorted(ids(output)) == [object_id(n) for n in range(1, 5)]
+    paths = [r.path for r in kustomer.search_requests()]
+    assert "/v1/customers/archive/search" in paths and "/v1/customers/search" in paths
+    # the archive is asked only about windows that start more than two years ago
+    for request in kustomer.search_requests():
+        start = request.json()["and"][0]["customer_updated_at"]["gte"]
+        is_archive_range = datetime.fromisoformat(start.replace("Z", "+00:00")) < now - timedelta(days=728)
+        if request.path.endswith("/archive/search"):
+            assert is_archive_range
+
+
+def test_incremental_sync_with_recent_state_never_asks_the_archive(kustomer):
+    kustomer.add("message", [resource("message", 1, kustomer.now - timedelta(hours=2))])
+
+    state = {"updated_at": (kustomer.now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    output = read_stream("messages", state=state)
+
+    assert ids(output) == [object_id(1)]
+    assert {r.path for r in kustomer.search_requests()} == {"/v1/customers/search"}
