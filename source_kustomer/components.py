@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import InitVar, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
@@ -296,3 +296,30 @@ class KustomerHostOnly(ValidationStrategy):
                 "api_url empty and pick a region); only http://localhost or http://127.0.0.1 are "
                 "accepted besides, for a local sandbox. The API token is never sent anywhere else."
             )
+
+
+@dataclass
+class ApiTokenGiven(ValidationStrategy):
+    """An empty token would only earn a 401 from Kustomer; say what is missing instead."""
+
+    def validate(self, value: Any) -> None:
+        if not str(value or "").strip():
+            raise ValueError(
+                "The API token (api_token) is empty. Paste the token of a Kustomer API key "
+                "(Settings > Security > API Keys)."
+            )
+
+
+@dataclass
+class UtcDateTime(ValidationStrategy):
+    """``start_date`` must be a real UTC instant: the spec's pattern lets 2024-02-31T00:00:00Z through."""
+
+    def validate(self, value: Any) -> None:
+        try:
+            ab_datetime_parse(str(value))
+            datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise ValueError(
+                f"The start date '{value}' is not a valid UTC date-time. Write it as YYYY-MM-DDTHH:MM:SSZ, "
+                "for example 2024-01-01T00:00:00Z, or leave it empty to replicate all history."
+            ) from None

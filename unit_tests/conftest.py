@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 import types
-from typing import Any, Dict, List, Mapping, Optional
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pytest
 import requests_mock
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
-from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, read
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, read
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
@@ -56,11 +59,30 @@ def kustomer():
 
 @pytest.fixture(autouse=True)
 def backoff_sleeps(monkeypatch) -> List[float]:
-    """Retries wait through the backoff library; record the waits instead of sleeping them."""
+    """Retries wait in the CDK's rate-limit handlers and in the backoff library; record the waits
+    (those longer than zero) instead of sleeping them."""
     import backoff._sync
+    from airbyte_cdk.sources.streams.http import rate_limiting
 
     slept: List[float] = []
     fake_time = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
-    fake_time.sleep = slept.append
+    fake_time.sleep = lambda seconds: slept.append(seconds) if seconds > 0 else None
     monkeypatch.setattr(backoff._sync, "time", fake_time)
+    monkeypatch.setattr(rate_limiting, "time", fake_time)
     return slept
+
+
+def check(config: Mapping[str, Any]) -> EntrypointOutput:
+    """Run `check` the way the CLI does, with the config in a file."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "config.json"
+        path.write_text(json.dumps(dict(config)))
+        source = SourceKustomer(catalog=None, config=dict(config), state=None, config_path=str(path))
+        return _run_command(source, ["check", "--config", str(path)])
+
+
+def check_status(output: EntrypointOutput) -> Tuple[str, str]:
+    if output.connection_status_messages:
+        status = output.connection_status_messages[-1].connectionStatus
+        return status.status.value, status.message or ""
+    return "ERROR", " ".join(e.trace.error.message for e in output.errors)

@@ -1,0 +1,85 @@
+"""Config: the host the token goes to, and bad input refused at check before any request."""
+
+from __future__ import annotations
+
+import pytest
+import requests_mock as requests_mock_module
+
+from unit_tests.conftest import check, check_status
+
+TOKEN = "config-test-token-9f8e7d6c5b4a"
+EMPTY_USERS = {"data": [], "links": {"next": None}}
+
+
+@pytest.mark.parametrize(
+    "config,host",
+    [
+        ({}, "https://api.kustomerapp.com"),
+        ({"region": "us"}, "https://api.kustomerapp.com"),
+        ({"region": "eu"}, "https://api.prod2.kustomerapp.com"),
+        ({"org_name": "acme"}, "https://acme.api.kustomerapp.com"),
+        ({"region": "eu", "api_url": "https://acme.api.prod2.kustomerapp.com/"}, "https://acme.api.prod2.kustomerapp.com"),
+        ({"api_url": "http://127.0.0.1:8123"}, "http://127.0.0.1:8123"),
+        ({"api_url": "http://localhost:8123"}, "http://localhost:8123"),
+    ],
+)
+def test_region_org_and_api_url_choose_the_host(config, host):
+    with requests_mock_module.Mocker() as mocker:
+        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+
+        assert check_status(check({"api_token": TOKEN, **config}))[0] == "SUCCEEDED"
+        assert mocker.request_history[0].url.startswith(f"{host}/v1/users")
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "https://api.kustomerapp.com@evil.example",
+        "https://evil.example#@api.kustomerapp.com",
+        "https://api.kustomerapp.com.evil.example",
+        "https://kustomerapp.com.evil.example/",
+        "https://evilkustomerapp.com",
+        "http://api.kustomerapp.com",
+        "https://api.kustomerapp.com:8443",
+        "https://api.kustomerаpp.com",  # Cyrillic a
+        "https://xn--kustomerpp-ed4e.com",
+        "https://10.0.0.8",
+        "https://[::1]",
+        "ftp://api.kustomerapp.com",
+        "https://api.kustomerapp.com/v1/../../evil",
+        "https://user:pass@api.kustomerapp.com",
+    ],
+)
+def test_a_token_is_never_sent_to_a_host_outside_kustomer(api_url):
+    with requests_mock_module.Mocker() as mocker:
+        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+
+        output = check({"api_token": TOKEN, "api_url": api_url})
+
+        status, message = check_status(output)
+        assert status == "FAILED" and "is not a Kustomer API host" in message
+        assert mocker.request_history == []
+        assert TOKEN not in str(output._messages)
+
+
+@pytest.mark.parametrize(
+    "config,hint",
+    [
+        ({"start_date": "2024-13-01"}, "2024-13-01"),
+        ({"start_date": "2024-02-31T00:00:00Z"}, "YYYY-MM-DDTHH:MM:SSZ"),
+        ({"region": "mars"}, "'mars' is not one of ['us', 'eu']"),
+        ({"page_size": "abc"}, "'abc' is not of type 'integer'"),
+        ({"page_size": 5000}, "5000 is greater than the maximum of 500"),
+        ({"lookback_window": "5 minutes"}, "5 minutes"),
+        ({"org_name": "acme.evil.example/"}, "acme.evil.example/"),
+        ({"api_token": ""}, "api_token"),
+    ],
+)
+def test_bad_config_fails_check_before_any_request(config, hint):
+    with requests_mock_module.Mocker() as mocker:
+        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+
+        status, message = check_status(check({"api_token": TOKEN, **config}))
+
+        assert status == "FAILED" and hint in message
+        assert mocker.request_history == []

@@ -1,0 +1,134 @@
+"""Kustomer's errors: rate limits, server faults, rejected keys, both error-body forms."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import pytest
+from airbyte_cdk.models import FailureType, SyncMode
+
+from unit_tests.conftest import CONFIG, check, check_status, ids, read_stream
+from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
+
+USERS = f"{BASE_URL}/v1/users"
+ONE_USER = {"data": [resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}
+
+
+def test_429_waits_until_the_reset_time_then_succeeds(requests_mock, backoff_sleeps):
+    reset = int(time.time()) + 30
+    requests_mock.get(USERS, [
+        {"status_code": 429, "json": kustomer_error(429, "Rate Limit Exceeded"), "headers": {"x-ratelimit-reset": str(reset), "x-ratelimit-remaining": "0"}},
+        {"json": ONE_USER},
+    ])
+
+    output = read_stream("users", sync_mode=SyncMode.full_refresh)
+
+    assert ids(output) == [object_id(1)]
+    assert len(backoff_sleeps) == 1 and 26 <= backoff_sleeps[0] <= 32
+
+
+def test_429_with_retry_after_waits_that_long(requests_mock, backoff_sleeps):
+    requests_mock.get(USERS, [{"status_code": 429, "headers": {"Retry-After": "7"}}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+    assert backoff_sleeps == [8.0]  # the CDK adds one second for fractions
+
+
+def test_429_without_headers_backs_off_and_succeeds(requests_mock, backoff_sleeps):
+    requests_mock.get(USERS, [{"status_code": 429}, {"status_code": 429}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+    assert len(backoff_sleeps) == 2
+
+
+def test_reset_header_on_a_server_error_does_not_make_it_wait_for_the_window(requests_mock, backoff_sleeps):
+    far_reset = int(time.time()) + 600
+    requests_mock.get(USERS, [{"status_code": 503, "headers": {"x-ratelimit-reset": str(far_reset)}}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+    assert len(backoff_sleeps) == 1 and backoff_sleeps[0] < 60
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_retried(requests_mock, status):
+    requests_mock.get(USERS, [{"status_code": status, "text": ""}, {"status_code": status, "json": kustomer_error(status, "Oops")}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+
+
+def test_expired_key_is_told_apart(requests_mock):
+    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Expired token"))
+
+    output = read_stream("users", sync_mode=SyncMode.full_refresh)
+
+    error = output.errors[0].trace.error
+    assert "expired" in error.message and "Create a new key" in error.message
+    assert error.failure_type == FailureType.config_error
+
+
+def test_invalid_key_or_missing_role_names_the_roles(requests_mock):
+    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Unauthorized"))
+
+    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
+
+    assert "rejected the API key (Unauthorized)" in error.message
+    assert "org.permission.search.create" in error.message and "expired" not in error.message
+    assert error.failure_type == FailureType.config_error
+
+
+@pytest.mark.parametrize(
+    "body,said",
+    [
+        ({"errors": [{"status": "400", "code": "bad_request", "title": "Invalid criteria"}]}, "Invalid criteria"),
+        ({"errors": [{"code": "bad_request", "message": "Invalid request body or parameters.", "meta": {}}]}, "Invalid request body or parameters."),
+    ],
+)
+def test_both_kustomer_error_forms_reach_the_user(requests_mock, body, said):
+    requests_mock.get(USERS, status_code=400, json=body)
+
+    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
+
+    assert said in error.message
+
+
+def test_an_error_text_inside_an_ordinary_record_is_just_data(requests_mock):
+    user = resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc), {"name": "Expired token"})
+    requests_mock.get(USERS, json={"data": [user], "links": {"next": None}})
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_check_succeeds_with_one_request(requests_mock):
+    requests_mock.get(USERS, json=ONE_USER)
+
+    assert check_status(check(CONFIG))[0] == "SUCCEEDED"
+    assert len(requests_mock.request_history) == 1
+    assert requests_mock.request_history[0].headers["Authorization"] == f"Bearer {CONFIG['api_token']}"
+
+
+@pytest.mark.parametrize(
+    "title,hint",
+    [("Expired token", "has expired"), ("Unauthorized", "lacks a role"), ("Missing role org.user.read", "org.user.read")],
+)
+def test_check_fails_with_an_actionable_message(requests_mock, title, hint):
+    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, title))
+
+    status, message = check_status(check(CONFIG))
+
+    assert status == "FAILED" and hint in message
+    assert CONFIG["api_token"] not in message
+
+
+def test_check_reports_an_unreachable_host_quickly(requests_mock, backoff_sleeps):
+    import requests
+
+    requests_mock.get(USERS, exc=requests.exceptions.ConnectionError("Connection refused"))
+
+    status, message = check_status(check(CONFIG))
+
+    assert status == "FAILED" and "Connection" in message
+    assert len(requests_mock.request_history) <= 2
