@@ -145,18 +145,24 @@ def response(status: int, headers: Dict[str, str]) -> requests.Response:
     return r
 
 
+EPOCH = "epoch"  # x-ratelimit-reset given as UTC epoch seconds, offset from now
+
+
 @pytest.mark.parametrize(
-    "status,headers,low,high",
+    "reset,reset_form,retry_after,low,high",
     [
-        (429, {"x-ratelimit-reset": str(int(time.time()) + 20)}, 18, 21),
-        (429, {"x-ratelimit-reset": "12"}, 12, 12),
-        (429, {"Retry-After": "3", "x-ratelimit-reset": str(int(time.time()) + 50)}, 3, 3),
-        (429, {"x-ratelimit-reset": str(int(time.time()) - 5)}, 1, 1),
-        (429, {"x-ratelimit-reset": str(int(time.time()) + 99999)}, 900, 900),
+        (20, EPOCH, None, 18, 21),
+        (12, "seconds", None, 12, 12),  # seconds from now, the other form seen in the wild
+        (50, EPOCH, "3", 3, 3),
+        (-5, EPOCH, None, 1, 1),
+        (99999, EPOCH, None, 900, 900),
     ],
 )
-def test_429_waits_for_the_window(status, headers, low, high):
-    wait = RateLimitResetBackoff(parameters={}).backoff_time(response(status, headers), 1)
+def test_429_waits_for_the_window(reset, reset_form, retry_after, low, high):
+    headers = {"x-ratelimit-reset": str(int(time.time()) + reset if reset_form == EPOCH else reset)}
+    if retry_after:
+        headers["Retry-After"] = retry_after
+    wait = RateLimitResetBackoff(parameters={}).backoff_time(response(429, headers), 1)
     assert low <= wait <= high
 
 
