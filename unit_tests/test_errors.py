@@ -8,8 +8,38 @@ from datetime import datetime, timezone
 import pytest
 from airbyte_cdk.models import FailureType, SyncMode
 
-from unit_tests.conftest import CONFIG, check, check_status, ids, read_stream
+from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, check, check_status, ids, read_stream
 from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
+
+EVERY_STREAM = pytest.mark.parametrize("stream", [*SEARCH_STREAMS, *LIST_STREAMS])
+
+
+def endpoint_of(stream: str) -> tuple[str, str]:
+    if stream in SEARCH_STREAMS:
+        return "POST", f"{BASE_URL}/v1/customers/search"
+    return "GET", f"{BASE_URL}/v1/{stream}"
+
+
+@EVERY_STREAM
+def test_every_stream_waits_out_a_429_and_succeeds(requests_mock, backoff_sleeps, stream):
+    method, url = endpoint_of(stream)
+    page = {"data": [resource(stream, 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}
+    requests_mock.register_uri(method, url, [{"status_code": 429, "headers": {"x-ratelimit-reset": "9"}}, {"json": page}])
+
+    assert set(ids(read_stream(stream))) == {object_id(1)}  # (a canned page answers every search window)
+    assert backoff_sleeps == [10.0]  # 9 seconds, plus the CDK's extra second
+
+
+@EVERY_STREAM
+def test_every_stream_tells_an_expired_key_from_a_rejected_one(requests_mock, stream):
+    method, url = endpoint_of(stream)
+    requests_mock.register_uri(method, url, status_code=401, json=kustomer_error(401, "Expired token"))
+    expired = read_stream(stream).errors[0].trace.error.message
+    requests_mock.register_uri(method, url, status_code=401, json=kustomer_error(401, "Unauthorized"))
+    rejected = read_stream(stream).errors[0].trace.error.message
+
+    assert "has expired" in expired
+    assert "lacks a role" in rejected and "expired" not in rejected
 
 USERS = f"{BASE_URL}/v1/users"
 ONE_USER = {"data": [resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}

@@ -71,11 +71,12 @@ def test_full_refresh_reads_from_the_start_date(kustomer):
     assert ids(output) == [object_id(n) for n in range(1, 5)]
 
 
-def test_more_than_one_hundred_pages_never_hit_the_page_cap_and_lose_nothing(kustomer):
+@search_streams
+def test_more_than_one_hundred_pages_never_hit_the_page_cap_and_lose_nothing(kustomer, stream, context):
     # 1,050 records at page size 10 is 105 pages: page numbers would hit Kustomer's cap of 100.
-    kustomer.add("conversation", spaced("conversation", 1050, step=timedelta(seconds=1)))
+    kustomer.add(context, spaced(context, 1050, step=timedelta(seconds=1)))
 
-    output = read_stream("conversations", {**CONFIG, "page_size": 10})
+    output = read_stream(stream, {**CONFIG, "page_size": 10})
 
     assert sorted(ids(output)) == sorted(object_id(n) for n in range(1, 1051))
     assert len(ids(output)) == 1050
@@ -85,14 +86,15 @@ def test_more_than_one_hundred_pages_never_hit_the_page_cap_and_lose_nothing(kus
     assert len(kustomer.search_requests()) <= 1050 / 9 + 3
 
 
-def test_burst_larger_than_a_page_terminates_and_emits_each_once(kustomer):
+@search_streams
+def test_burst_larger_than_a_page_terminates_and_emits_each_once(kustomer, stream, context):
     burst_at = T0 + timedelta(hours=1)
-    before = spaced("conversation", 5)
-    burst = [resource("conversation", 100 + i, burst_at) for i in range(23)]  # 23 records, page size 5
-    after = spaced("conversation", 4, start=burst_at + timedelta(minutes=1), first=200)
-    kustomer.add("conversation", before + burst + after)
+    before = spaced(context, 5)
+    burst = [resource(context, 100 + i, burst_at) for i in range(23)]  # 23 records, page size 5
+    after = spaced(context, 4, start=burst_at + timedelta(minutes=1), first=200)
+    kustomer.add(context, before + burst + after)
 
-    output = read_stream("conversations", {**CONFIG, "page_size": 5})
+    output = read_stream(stream, {**CONFIG, "page_size": 5})
 
     assert sorted(ids(output)) == sorted(r["id"] for r in before + burst + after)
     assert len(ids(output)) == 32
@@ -111,20 +113,21 @@ def test_burst_beyond_what_search_can_serve_fails_loudly_instead_of_looping(kust
     assert len(kustomer.search_requests()) <= 103
 
 
-def test_objects_older_than_two_years_come_from_the_archive_search(kustomer):
+@search_streams
+def test_objects_older_than_two_years_come_from_the_archive_search(kustomer, stream, context):
     now = kustomer.now
-    old = [resource("customer", 1, now - timedelta(days=1500)), resource("customer", 2, now - timedelta(days=800))]
-    recent = [resource("customer", 3, now - timedelta(days=10)), resource("customer", 4, now - timedelta(hours=1))]
-    kustomer.add("customer", old + recent)
+    old = [resource(context, 1, now - timedelta(days=1500)), resource(context, 2, now - timedelta(days=800))]
+    recent = [resource(context, 3, now - timedelta(days=10)), resource(context, 4, now - timedelta(hours=1))]
+    kustomer.add(context, old + recent)
 
-    output = read_stream("customers", {**CONFIG, "start_date": "2015-01-01T00:00:00Z"})
+    output = read_stream(stream, {**CONFIG, "start_date": "2015-01-01T00:00:00Z"})
 
     assert sorted(ids(output)) == [object_id(n) for n in range(1, 5)]
     paths = [r.path for r in kustomer.search_requests()]
     assert "/v1/customers/archive/search" in paths and "/v1/customers/search" in paths
     # the archive is asked only about windows that start more than two years ago
     for request in kustomer.search_requests():
-        start = request.json()["and"][0]["customer_updated_at"]["gte"]
+        start = request.json()["and"][0][f"{context}_updated_at"]["gte"]
         is_archive_range = datetime.fromisoformat(start.replace("Z", "+00:00")) < now - timedelta(days=728)
         if request.path.endswith("/archive/search"):
             assert is_archive_range

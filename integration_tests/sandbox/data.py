@@ -1,0 +1,258 @@
+"""Deterministic generation of a simulated Kustomer org, and the mutations that change it later.
+
+``generate`` fills a ``Store`` with the skeleton of every object: when it was created, when it was
+last updated, and what it points at. The same ``(records, seed, now)`` always yields the same org.
+What the data reproduces about real Kustomer orgs:
+
+* Volume split across search contexts: conversations 30%, messages 35%, customers 15%, notes 10%,
+  kobjects 5%, companies 5%; plus small fixed lists (25 users, 6 teams, 30 tags, 20 shortcuts,
+  4 klasses).
+* Four years of history, denser towards now, so a good share of objects was last updated more than
+  two years ago and only ``/v1/customers/archive/search`` sees them.
+* Timestamp ties: about 1% of objects share their ``updatedAt`` with another object, and a bulk
+  action once touched more than 500 conversations in the same millisecond (``BURSTS``), which is what
+  breaks naive keyset pagination on ``updatedAt``.
+* Referential sanity: a conversation belongs to a customer created before it, a message or note to a
+  conversation created before it, a kobject to a customer and a klass.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from bisect import bisect_right
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from .store import DAY_MS, Collection, Store
+
+#: Share of ``records`` per search context.
+SHARES = (
+    ("conversation", 0.30),
+    ("message", 0.35),
+    ("customer", 0.15),
+    ("note", 0.10),
+    ("kobject", 0.05),
+    ("company", 0.05),
+)
+#: Sizes of the list-only types.
+LIST_SIZES = {"user": 25, "team": 6, "tag": 30, "shortcut": 20}
+#: Klasses (custom object types): name, display name, icon, colour, share of kobjects, custom fields.
+KLASSES = (
+    ("shopify-orders", "Shopify Order", "cart", "#5c6ac4", 0.45,
+     ("orderNumberStr", "totalPriceNum", "orderedAt", "paidBool", "trackingUrl", "noteTxt")),
+    ("ecomm-order", "E-commerce Order", "package-variant", "#f5a623", 0.25,
+     ("orderIdStr", "amountNum", "placedAt", "giftBool", "receiptUrl")),
+    ("subscription", "Subscription", "autorenew", "#50e3c2", 0.2,
+     ("planStr", "seatsNum", "renewsAt", "activeBool", "portalUrl")),
+    ("return-request", "Return Request", "keyboard-return", "#d0021b", 0.1,
+     ("rmaStr", "refundNum", "requestedAt", "approvedBool", "reasonTxt", "labelUrl")),
+)
+#: Bulk actions: this many objects of the type share one ``updatedAt``, ``days_ago`` before now.
+BURSTS = {"conversation": (520, 200)}
+
+HISTORY_MS = 4 * 365 * DAY_MS
+#: Generated objects are last updated at least this long before ``now``, so a touch always moves
+#: an object forward in time.
+GUARD_MS = 1000
+
+
+def type_counts(records: int) -> Dict[str, int]:
+    counts = {kind: max(1, round(records * share)) for kind, share in SHARES}
+    counts.update(LIST_SIZES)
+    counts["klass"] = len(KLASSES)
+    return counts
+
+
+def generate(store: Store, records: int, bursts: Optional[Mapping[str, Sequence[int]]] = None) -> None:
+    """Fills ``store`` with an org of about ``records`` searchable objects."""
+    bursts = BURSTS if bursts is None else bursts
+    counts = type_counts(records)
+    now = store.now0_ms
+    store.klass_names = [k[0] for k in KLASSES]
+    colls = store.colls
+    seed = store.seed
+
+    # Relation columns (-1 = none).
+    colls["customer"].rel.update(company=array("l"), last_conversation=array("l"), conversation_count=array("l"))
+    colls["conversation"].rel.update(customer=array("l"))
+    colls["message"].rel.update(conversation=array("l"))
+    colls["note"].rel.update(conversation=array("l"))
+    colls["kobject"].rel.update(customer=array("l"), klass=array("l"))
+
+    # Configuration objects: created in the org's first months, edited now and then since.
+    for kind in ("user", "team", "tag", "shortcut", "klass"):
+        rng = random.Random(f"{seed}:{kind}")
+        n = counts[kind]
+        created = sorted(now - HISTORY_MS + int(rng.random() * 120 * DAY_MS) for _ in range(n))
+        _fill(colls[kind], created, _updated_times(rng, created, now))
+
+    # Companies and customers: any time in the last four years, denser recently.
+    for kind in ("company", "customer"):
+        rng = random.Random(f"{seed}:{kind}")
+        created = _created_times(rng, counts[kind], now)
+        _fill(colls[kind], created, _updated_times(rng, created, now))
+    rng = random.Random(f"{seed}:customer:company")
+    n_company = len(colls["company"])
+    n_customer = len(colls["customer"])
+    colls["customer"].rel["company"].extend(int(rng.random() * n_company) if rng.random() < 0.6 else -1 for _ in range(n_customer))
+    colls["customer"].rel["last_conversation"].extend([-1] * n_customer)
+    colls["customer"].rel["conversation_count"].extend([0] * n_customer)
+
+    # Conversations: each of a customer who existed by then.
+    rng = random.Random(f"{seed}:conversation")
+    created = _created_times(rng, counts["conversation"], now)
+    customers = _pick_parents(rng, created, colls["customer"].created, recent=None)
+    _fill(colls["conversation"], created, _updated_times(rng, created, now))
+    colls["conversation"].rel["customer"].extend(customers)
+    last, count = colls["customer"].rel["last_conversation"], colls["customer"].rel["conversation_count"]
+    for j, c in enumerate(customers):
+        last[c] = j
+        count[c] += 1
+
+    # Messages and notes: each in a conversation opened shortly before.
+    for kind in ("message", "note"):
+        rng = random.Random(f"{seed}:{kind}")
+        created = _created_times(rng, counts[kind], now)
+        _fill(colls[kind], created, _updated_times(rng, created, now))
+        colls[kind].rel["conversation"].extend(_pick_parents(rng, created, colls["conversation"].created, recent=40))
+
+    # KObjects: of a customer, in one of the klasses.
+    rng = random.Random(f"{seed}:kobject")
+    created = _created_times(rng, counts["kobject"], now)
+    _fill(colls["kobject"], created, _updated_times(rng, created, now))
+    colls["kobject"].rel["customer"].extend(_pick_parents(rng, created, colls["customer"].created, recent=None))
+    weights = [k[4] for k in KLASSES]
+    colls["kobject"].rel["klass"].extend(rng.choices(range(len(KLASSES)), weights, k=len(created)))
+
+    for kind in colls:
+        _add_ties(random.Random(f"{seed}:{kind}:ties"), colls[kind])
+    for kind, (size, days_ago) in bursts.items():
+        _add_burst(random.Random(f"{seed}:{kind}:burst"), colls[kind], size, now - days_ago * DAY_MS)
+    for coll in colls.values():
+        coll.build_keys()
+
+
+def _created_times(rng: random.Random, n: int, now: int) -> List[int]:
+    """``n`` sorted creation times over the last four years, denser towards ``now``."""
+    r = rng.random
+    top = now - GUARD_MS
+    times = [top - int(HISTORY_MS * r() ** 2) for _ in range(n)]
+    times.sort()
+    return times
+
+
+def _updated_times(rng: random.Random, created: Sequence[int], now: int) -> List[int]:
+    """Last-update times: a third updated within minutes, a third within a month, a third any time."""
+    r = rng.random
+    top = now - GUARD_MS
+    out = []
+    append = out.append
+    for c in created:
+        room = top - c
+        x = r()
+        if x < 0.35:
+            gap = r() * min(room, 600_000)
+        elif x < 0.65:
+            gap = r() * min(room, 30 * DAY_MS)
+        else:
+            gap = r() * room
+        append(c + int(gap))
+    return out
+
+
+def _pick_parents(rng: random.Random, created: Sequence[int], parent_created: Sequence[int], recent: Optional[int]) -> List[int]:
+    """For each child creation time, a parent created no later (any such, or one of the latest ``recent``)."""
+    r = rng.random
+    out = []
+    append = out.append
+    n_parent = len(parent_created)
+    for c in created:
+        k = bisect_right(parent_created, c)
+        if k == 0:
+            append(int(r() * min(n_parent, 3)))
+        elif recent is None:
+            append(int(r() * k))
+        else:
+            append(k - 1 - int(r() ** 2 * min(k, recent)))
+    return out
+
+
+def _fill(coll: Collection, created: Sequence[int], updated: Sequence[int]) -> None:
+    coll.created.extend(created)
+    coll.updated.extend(updated)
+    coll.rev.extend(1 + (u - c) // (7 * DAY_MS) % 9 for c, u in zip(created, updated))
+
+
+def _add_ties(rng: random.Random, coll: Collection) -> None:
+    """About 1% of objects take the ``updatedAt`` of another object (in groups of 2 to 5)."""
+    n = len(coll)
+    if n < 4:
+        return
+    created, updated = coll.created, coll.updated
+    for _ in range(max(1, n // 300)):
+        anchor = int(rng.random() * n)
+        for _ in range(rng.randint(1, 4)):
+            other = int(rng.random() * n)
+            if created[other] <= updated[anchor]:
+                updated[other] = updated[anchor]
+
+
+def _add_burst(rng: random.Random, coll: Collection, size: int, at_ms: int) -> None:
+    """A bulk action: ``size`` objects created before ``at_ms`` all last updated at that instant."""
+    at_ms = at_ms // 1000 * 1000 + 417
+    eligible = [i for i in range(len(coll)) if coll.created[i] <= at_ms]
+    for i in rng.sample(eligible, min(size, len(eligible))):
+        coll.updated[i] = at_ms
+
+
+# --------------------------------------------------------------------------------------------------
+# Mutations while serving
+# --------------------------------------------------------------------------------------------------
+
+
+def touch(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> List[str]:
+    """Updates ``n`` random distinct objects: ``updatedAt`` becomes ``now_ms``, ``rev`` goes up.
+
+    Kustomer stamps every change with a fresh ``updatedAt``, so an updated object jumps to the end of
+    an ascending ``updatedAt`` sort (and from the archive back into live search).
+    """
+    kind, klass = store.resolve(name)
+    coll = store.colls[kind]
+    with store.lock:
+        pool = store.indices(kind, klass)
+        chosen = rng.sample(pool, min(n, len(pool)))
+        for i in chosen:
+            coll.set_updated(i, max(now_ms, coll.updated[i] + 1))
+        return [coll.id_of(i) for i in chosen]
+
+
+def create(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> List[str]:
+    """Creates ``n`` new objects at ``now_ms`` (parents are picked among existing objects)."""
+    kind, klass = store.resolve(name)
+    colls = store.colls
+    coll = colls[kind]
+    ids = []
+    with store.lock:
+        for _ in range(n):
+            created = max(now_ms, coll.created[-1] if len(coll) else 0)
+            rels: Dict[str, int] = {}
+            if kind == "customer":
+                rels = {"company": _random_index(rng, colls["company"]), "last_conversation": -1, "conversation_count": 0}
+            elif kind == "conversation":
+                rels = {"customer": _random_index(rng, colls["customer"])}
+            elif kind in ("message", "note"):
+                rels = {"conversation": _random_index(rng, colls["conversation"])}
+            elif kind == "kobject":
+                rels = {"customer": _random_index(rng, colls["customer"]),
+                        "klass": klass if klass is not None else rng.randrange(len(store.klass_names))}
+            i = coll.append(created, created, rels)
+            if kind == "conversation" and rels["customer"] >= 0:
+                customers = colls["customer"].rel
+                customers["last_conversation"][rels["customer"]] = i
+                customers["conversation_count"][rels["customer"]] += 1
+            ids.append(coll.id_of(i))
+    return ids
+
+
+def _random_index(rng: random.Random, coll: Collection) -> int:
+    return rng.randrange(len(coll)) if len(coll) else -1

@@ -1,0 +1,202 @@
+"""The sandbox's object store: every simulated Kustomer object, kept compact enough for millions.
+
+An object is not kept as JSON. Each object type (customer, conversation, ...) is a ``Collection`` of
+parallel ``array`` columns: creation time, last update time, revision and the indexes of the objects it
+points at (a message's conversation, a kobject's klass, ...). Everything else a resource shows is
+rendered on demand by ``render.py`` from a seeded random generator, so an object costs roughly 30
+bytes and a million of them fit in a few dozen megabytes.
+
+Kustomer behaviours reproduced here:
+
+* Object ids are 24-hex MongoDB ObjectIds whose first 8 hex digits are the creation second. The
+  sandbox lays the rest out as ``<created s:8><collection tag:6><index:10>``, so the id order is the
+  creation order and an id can be mapped back to its object without a dictionary.
+* Search sorts by ``updatedAt`` and breaks ties by id: ``Collection.keys`` holds every object as one
+  integer ``(updatedAt - EPOCH0) << SHIFT | index``, kept sorted, so an ``updatedAt`` range is two
+  ``bisect`` calls and a page is a slice.
+* Objects change while a client reads: ``Store.touch`` gives objects a new ``updatedAt`` and bumps
+  their ``rev`` (they move to the end of an ascending sort), ``Store.create`` appends new ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from array import array
+from bisect import bisect_left, insort
+from typing import Dict, Iterable, List, Optional, Tuple
+
+#: Query contexts of ``POST /v1/customers/search`` (``kobject_<klass>`` narrows ``kobject``).
+QUERY_CONTEXTS = ("customer", "conversation", "message", "note", "kobject", "company")
+#: Object types served only by GET list endpoints.
+LIST_TYPES = ("user", "team", "tag", "shortcut", "klass")
+ALL_TYPES = QUERY_CONTEXTS + LIST_TYPES
+
+#: URL collection segment of each type (``/v1/<segment>``). KObjects live under ``/v1/klasses/<name>``.
+ENDPOINT_OF = {
+    "customer": "customers",
+    "conversation": "conversations",
+    "message": "messages",
+    "note": "notes",
+    "company": "companies",
+    "kobject": "kobjects",
+    "user": "users",
+    "team": "teams",
+    "tag": "tags",
+    "shortcut": "shortcuts",
+    "klass": "klasses",
+}
+TYPE_OF_ENDPOINT = {segment: kind for kind, segment in ENDPOINT_OF.items()}
+
+#: Sort keys count milliseconds from this instant (2010-01-01T00:00:00Z), which leaves 40 bits of
+#: milliseconds (until 2044) and 23 bits of index (8.3 million objects per type) in a signed int64.
+EPOCH0_MS = 1_262_304_000_000
+SHIFT = 23
+MASK = (1 << SHIFT) - 1
+MAX_OBJECTS_PER_TYPE = MASK + 1
+
+DAY_MS = 86_400_000
+
+
+def stable_hash(*parts: object) -> int:
+    """A process-independent hash (Python's ``hash`` of a str changes per process)."""
+    return zlib.crc32(":".join(str(p) for p in parts).encode())
+
+
+class Collection:
+    """All objects of one type, as parallel columns indexed by creation order."""
+
+    def __init__(self, kind: str, tag: int) -> None:
+        self.kind = kind
+        self.tag = tag & 0xFFFFFF
+        self.created = array("q")
+        self.updated = array("q")
+        self.rev = array("l")
+        #: Sorted ``(updatedAt, index)`` keys: the order search uses.
+        self.keys = array("q")
+        #: Relation columns, e.g. ``rel["conversation"][i]`` is the conversation index of message i.
+        self.rel: Dict[str, array] = {}
+
+    def __len__(self) -> int:
+        return len(self.created)
+
+    # --- ids --------------------------------------------------------------------------------
+    def id_of(self, i: int) -> str:
+        return "%08x%06x%010x" % (self.created[i] // 1000, self.tag, i)
+
+    def index_of(self, object_id: object) -> Optional[int]:
+        """The index of an id of this collection, or None (unknown id, other type, bad format)."""
+        if not isinstance(object_id, str) or len(object_id) != 24:
+            return None
+        try:
+            tag = int(object_id[8:14], 16)
+            i = int(object_id[14:], 16)
+        except ValueError:
+            return None
+        if tag != self.tag or i >= len(self.created):
+            return None
+        return i if self.id_of(i) == object_id.lower() else None
+
+    # --- sort keys --------------------------------------------------------------------------
+    def key(self, i: int) -> int:
+        return ((self.updated[i] - EPOCH0_MS) << SHIFT) | i
+
+    @staticmethod
+    def key_bound(ms: int) -> int:
+        """The smallest key of any object updated at ``ms`` or later."""
+        return (max(ms, EPOCH0_MS) - EPOCH0_MS) << SHIFT
+
+    def range_of(self, lo_ms: Optional[int], hi_ms: Optional[int]) -> Tuple[int, int]:
+        """Positions ``[lo, hi)`` in ``keys`` of the objects with ``lo_ms <= updatedAt <= hi_ms``."""
+        lo = 0 if lo_ms is None else bisect_left(self.keys, self.key_bound(lo_ms))
+        if hi_ms is None:
+            hi = len(self.keys)
+        elif hi_ms < EPOCH0_MS:
+            hi = 0
+        else:
+            hi = bisect_left(self.keys, self.key_bound(hi_ms + 1))
+        return lo, max(lo, hi)
+
+    def build_keys(self) -> None:
+        base = EPOCH0_MS
+        updated = self.updated
+        self.keys = array("q", sorted(((updated[i] - base) << SHIFT) | i for i in range(len(updated))))
+
+    # --- mutation ---------------------------------------------------------------------------
+    def append(self, created_ms: int, updated_ms: int, rels: Dict[str, int]) -> int:
+        i = len(self.created)
+        if i >= MAX_OBJECTS_PER_TYPE:
+            raise OverflowError(f"more than {MAX_OBJECTS_PER_TYPE} {self.kind} objects")
+        self.created.append(created_ms)
+        self.updated.append(updated_ms)
+        self.rev.append(1)
+        for name, column in self.rel.items():
+            column.append(rels.get(name, -1))
+        insort(self.keys, self.key(i))
+        return i
+
+    def set_updated(self, i: int, updated_ms: int) -> None:
+        """Moves object ``i`` to a new ``updatedAt`` (and a new place in the search order)."""
+        old = self.key(i)
+        pos = bisect_left(self.keys, old)
+        if pos < len(self.keys) and self.keys[pos] == old:
+            del self.keys[pos]
+        self.updated[i] = updated_ms
+        self.rev[i] += 1
+        insort(self.keys, self.key(i))
+
+
+class Store:
+    """Every collection of one simulated org, plus the lock that makes it safe to serve and mutate."""
+
+    def __init__(self, seed: int, now_ms: int) -> None:
+        self.seed = seed
+        self.now0_ms = now_ms
+        self.lock = threading.RLock()
+        self.colls: Dict[str, Collection] = {kind: Collection(kind, stable_hash("tag", seed, kind)) for kind in ALL_TYPES}
+        self.klass_names: List[str] = []
+        #: Per-instance singletons referenced by every object (org, brand, SLAs, queues).
+        self.org_id = "%024x" % (stable_hash("org", seed) * 0x9E3779B1 % (1 << 96))
+
+    def coll(self, kind: str) -> Collection:
+        return self.colls[kind]
+
+    # --- naming -----------------------------------------------------------------------------
+    def resolve(self, name: str) -> Tuple[str, Optional[int]]:
+        """Maps a context or endpoint name to ``(type, klass index or None)``.
+
+        Accepts query contexts (``customer``), ``kobject_<klass name>``, endpoint names (``users``,
+        ``customers``) and type names (``user``). Raises KeyError for anything else.
+        """
+        if name in self.colls:
+            return name, None
+        if name in TYPE_OF_ENDPOINT:
+            return TYPE_OF_ENDPOINT[name], None
+        if name.startswith("kobject_") and name[len("kobject_"):] in self.klass_names:
+            return "kobject", self.klass_names.index(name[len("kobject_"):])
+        raise KeyError(name)
+
+    def contexts(self) -> List[str]:
+        """Every search context this org answers: the six base ones and one per Klass."""
+        return list(QUERY_CONTEXTS) + [f"kobject_{name}" for name in self.klass_names]
+
+    def indices(self, kind: str, klass: Optional[int] = None) -> Iterable[int]:
+        coll = self.colls[kind]
+        if klass is None:
+            return range(len(coll))
+        column = coll.rel["klass"]
+        return [i for i in range(len(coll)) if column[i] == klass]
+
+    # --- ground truth -----------------------------------------------------------------------
+    def ids(self, name: str) -> set:
+        kind, klass = self.resolve(name)
+        coll = self.colls[kind]
+        with self.lock:
+            return {coll.id_of(i) for i in self.indices(kind, klass)}
+
+    def updated_at_ms(self, name: str, object_id: str) -> Optional[int]:
+        kind, _ = self.resolve(name)
+        coll = self.colls[kind]
+        with self.lock:
+            i = coll.index_of(object_id)
+            return None if i is None else coll.updated[i]
