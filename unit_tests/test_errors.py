@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+import requests
 from airbyte_cdk.models import FailureType, SyncMode
 
 from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, check, check_status, ids, read_stream
@@ -83,6 +84,16 @@ def test_reset_header_on_a_server_error_does_not_make_it_wait_for_the_window(req
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_retried(requests_mock, status):
     requests_mock.get(USERS, [{"status_code": status, "text": ""}, {"status_code": status, "json": kustomer_error(status, "Oops")}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [requests.exceptions.ReadTimeout("read timed out"), requests.exceptions.ConnectionError("connection reset by peer")],
+)
+def test_timeouts_and_resets_are_retried(requests_mock, failure):
+    requests_mock.get(USERS, [{"exc": failure}, {"json": ONE_USER}])
 
     assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
 
