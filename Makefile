@@ -31,7 +31,7 @@ integration-test: install
 	.venv/bin/python -m pytest -q integration_tests
 
 sync: install
-	.venv/bin/python -m integration_tests.sync_main
+	.venv/bin/python scripts/sync.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache build dist

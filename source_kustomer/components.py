@@ -102,9 +102,9 @@ class SearchKeysetPagination(PaginationStrategy):
     the sync (it jumps to the end of an ascending sort), so the record that slides across a page
     boundary would be skipped for good. Each request therefore asks again from the last ``updatedAt``
     seen (``gte``), at page 1, and ``BoundaryRepeatFilter`` drops the records of that instant already
-    emitted. A page that never leaves one instant (a bulk
-    action touching more records than a page holds) is followed by page 2, 3, ... of the same query,
-    so a burst neither loops nor loses records, up to the 100 pages Kustomer serves for one query.
+    emitted. A page that never leaves one instant (a bulk action touching more records than a page
+    holds) is followed by page 2, 3, ... of the same query, so a burst neither loops nor loses
+    records, up to the 100 pages Kustomer serves for one query.
 
     Search sees only objects updated in the last two years; older ones are served by
     ``/v1/customers/archive/search``. A slice that begins before that horizon is read from the
