@@ -189,7 +189,7 @@ def _add_ties(rng: random.Random, coll: Collection) -> None:
     if n < 4:
         return
     created, updated = coll.created, coll.updated
-    for _ in range(max(1, n // 300)):
+    for _ in range(max(1, n // 200)):
         anchor = int(rng.random() * n)
         for _ in range(rng.randint(1, 4)):
             other = int(rng.random() * n)

@@ -156,7 +156,7 @@ class Store:
         self.colls: Dict[str, Collection] = {kind: Collection(kind, stable_hash("tag", seed, kind)) for kind in ALL_TYPES}
         self.klass_names: List[str] = []
         #: Per-instance singletons referenced by every object (org, brand, SLAs, queues).
-        self.org_id = "%024x" % (stable_hash("org", seed) * 0x9E3779B1 % (1 << 96))
+        self.org_id = "%08x%016x" % (1_420_070_400 + stable_hash("org", seed) % 31_536_000, stable_hash("org-id", seed) * 0x9E3779B97F4A7C15 % (1 << 64))
 
     def coll(self, kind: str) -> Collection:
         return self.colls[kind]
