@@ -18,7 +18,7 @@ os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # PyAirbyte: no registry or 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO = Path(__file__).resolve().parent.parent
-DUCKDB_FILE = REPO / ".cache" / "kustomer.duckdb"
+DUCKDB_FILE = REPO / ".cache" / "kustomer_sync.duckdb"
 CONNECTOR = REPO / ".venv" / "bin" / "source-kustomer"
 
 
@@ -34,6 +34,7 @@ def config_from_environment(stack: ExitStack) -> Dict[str, Any]:
     from integration_tests.sandbox import Sandbox
 
     records = int(os.environ.get("SANDBOX_RECORDS", "20000"))
+    DUCKDB_FILE.unlink(missing_ok=True)  # the sandbox is generated anew each time: so is its copy
     sandbox = stack.enter_context(Sandbox(records=records, seed=7))
     print(f"No KUSTOMER_API_TOKEN set: syncing the bundled Kustomer sandbox ({records:,} records) at {sandbox.url}.")
     return {"api_token": "sandbox-token", "api_url": sandbox.url}
