@@ -26,9 +26,9 @@ def manifest_path() -> Path:
 class SourceKustomer(YamlDeclarativeSource):
     def __init__(
         self,
-        catalog: Optional[ConfiguredAirbyteCatalog],
-        config: Optional[Mapping[str, Any]],
-        state: TState,
+        catalog: Optional[ConfiguredAirbyteCatalog] = None,
+        config: Optional[Mapping[str, Any]] = None,
+        state: TState = None,
         config_path: Optional[str] = None,
     ) -> None:
         super().__init__(
