@@ -13,19 +13,13 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 from integration_tests.sandbox import Sandbox
+from unit_tests.manifest_streams import LIST_STREAMS, SEARCH_STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = shutil.which("source-kustomer") or str(Path(sys.executable).parent / "source-kustomer")
 TOKEN = "sandbox-token"
-SEARCH_CONTEXTS = {
-    "customers": "customer",
-    "conversations": "conversation",
-    "messages": "message",
-    "notes": "note",
-    "kobjects": "kobject",
-    "companies": "company",
-}
-LIST_ENDPOINTS = ("users", "teams", "tags", "shortcuts", "klasses")
+SEARCH_CONTEXTS = SEARCH_STREAMS
+LIST_ENDPOINTS = tuple(LIST_STREAMS)
 ALL_STREAMS = (*SEARCH_CONTEXTS, *LIST_ENDPOINTS)
 
 # Every CLI output the suite produces is kept here, so one test can scan them all for the token.

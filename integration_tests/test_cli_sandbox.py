@@ -83,3 +83,11 @@ def latest_states(run):
     for state in run.states():
         latest[state["stream"]["stream_descriptor"]["name"]] = state
     return list(latest.values())
+
+
+def test_no_cli_output_of_this_module_contains_the_token():
+    """Runs last in this module: every check, discover and read above printed nothing secret."""
+    from integration_tests.conftest import CLI_OUTPUTS, TOKEN
+
+    assert len(CLI_OUTPUTS) >= 8
+    assert not [output for output in CLI_OUTPUTS if TOKEN in output]

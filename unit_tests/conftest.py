@@ -18,17 +18,9 @@ from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
 from unit_tests.kustomer_mock import MockKustomer
+from unit_tests.manifest_streams import LIST_STREAMS, SEARCH_STREAMS  # noqa: F401  (re-exported for the tests)
 
 CONFIG: Dict[str, Any] = {"api_token": "unit-test-token-0123456789", "start_date": "2025-01-01T00:00:00Z"}
-SEARCH_STREAMS = {
-    "customers": "customer",
-    "conversations": "conversation",
-    "messages": "message",
-    "notes": "note",
-    "kobjects": "kobject",
-    "companies": "company",
-}
-LIST_STREAMS = {"users": 500, "teams": 500, "tags": 100, "shortcuts": 100, "klasses": 100}
 
 
 def read_stream(
