@@ -68,7 +68,7 @@ def test_incremental_read_emits_exactly_the_changes(connector):
 
 
 def test_read_through_rate_limits_and_server_faults_ends_exact(connector):
-    with Sandbox(records=1500, seed=3, org_rpm=60, search_rpm=10, time_scale=30, fault_rate=0.08, faults=["500", "502", "503", "504", "500-nobody", "reset"]) as sandbox:
+    with Sandbox(records=1500, seed=3, org_rpm=60, search_rpm=10, time_scale=30, fault_rate=0.08, faults=["500", "502", "503", "504", "500-nobody", "reset", "malformed"]) as sandbox:
         run = connector.run("read", config_for(sandbox, page_size=50), streams=["conversations", "customers", "users", "tags"], timeout=600)
 
         assert run.returncode == 0 and run.errors() == []

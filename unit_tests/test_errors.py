@@ -98,6 +98,13 @@ def test_timeouts_and_resets_are_retried(requests_mock, failure):
     assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
 
 
+@pytest.mark.parametrize("body", ['{"data": [{"type": "user", "id": "0000', "", "<html>Bad gateway</html>"])
+def test_a_truncated_or_garbled_page_is_asked_for_again(requests_mock, body):
+    requests_mock.get(USERS, [{"status_code": 200, "text": body}, {"json": ONE_USER}])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+
+
 def test_expired_key_is_told_apart(requests_mock):
     requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Expired token"))
 
