@@ -85,3 +85,16 @@ def test_bad_config_fails_check_before_any_request(config, hint):
 
         assert status == "FAILED" and hint in message
         assert mocker.request_history == []
+
+
+def test_a_redirect_off_kustomer_never_carries_the_token():
+    with requests_mock_module.Mocker() as mocker:
+        mocker.get("https://api.kustomerapp.com/v1/users", status_code=302, headers={"Location": "https://evil.example/v1/users"})
+        mocker.get("https://evil.example/v1/users", json=EMPTY_USERS)
+
+        output = check({"api_token": TOKEN})
+
+        evil = [r for r in mocker.request_history if r.hostname == "evil.example"]
+        assert all("Authorization" not in r.headers for r in evil)
+        assert all(TOKEN not in str(r.headers) + (r.text or "") for r in evil)
+        assert TOKEN not in str(output._messages)
