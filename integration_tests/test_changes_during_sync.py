@@ -1,0 +1,39 @@
+"""Records updated and created while a full sync runs: after the next incremental sync, the latest
+version of every record has been emitted (keyset pagination never lets a moved record skip another)."""
+
+from __future__ import annotations
+
+import pytest
+
+from integration_tests.conftest import SEARCH_CONTEXTS, config_for, ground_truth
+from integration_tests.sandbox import Sandbox
+from integration_tests.test_cli_sandbox import latest_states
+
+STREAMS = ["conversations", "messages", "customers"]
+
+
+@pytest.mark.xfail(
+    reason=(
+        "Known gap: a burst instant (more records than a page at one updatedAt) is read by page number, so a "
+        "member of the burst updated while it is read can shift another member past the reader. The fix "
+        "(re-read burst instants until nothing new appears) is planned with the reliability work."
+    ),
+    strict=False,
+)
+def test_the_latest_version_of_every_record_arrives_by_the_next_incremental_sync(connector):
+    with Sandbox(records=3000, seed=9, latency_ms=3, mutate_per_second=60) as sandbox:
+        config = config_for(sandbox, page_size=50)
+        first = connector.run("read", config, streams=STREAMS)
+        sandbox.mutate_per_second = 0  # the org goes quiet
+        changed_during_first = sandbox.counters["mutations:touch"] + sandbox.counters["mutations:create"]
+        second = connector.run("read", config, streams=STREAMS, state=latest_states(first))
+
+        assert first.errors() == [] and second.errors() == []
+        assert changed_during_first > 20
+        for stream in STREAMS:
+            newest = {}
+            for record in first.records(stream) + second.records(stream):
+                newest[record["id"]] = max(newest.get(record["id"], ""), record["updated_at"])
+            assert set(newest) == ground_truth(sandbox, stream), stream
+            stale = [i for i, at in newest.items() if at != sandbox.updated_at(SEARCH_CONTEXTS[stream], i)]
+            assert stale == [], f"{stream}: {len(stale)} records never emitted in their latest version"
