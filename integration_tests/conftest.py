@@ -108,3 +108,11 @@ def connector(tmp_path: Path) -> Connector:
 
 def config_for(sandbox: Sandbox, **overrides: Any) -> Dict[str, Any]:
     return {"api_token": TOKEN, "api_url": sandbox.url, **overrides}
+
+
+def latest_states(run):
+    """The last STATE message of each stream, as a state file holds them."""
+    latest = {}
+    for state in run.states():
+        latest[state["stream"]["stream_descriptor"]["name"]] = state
+    return list(latest.values())

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from integration_tests.conftest import SEARCH_CONTEXTS, config_for, ground_truth
+from integration_tests.conftest import SEARCH_CONTEXTS, config_for, ground_truth, latest_states
 from integration_tests.sandbox import Sandbox
-from integration_tests.test_cli_sandbox import latest_states
 
 STREAMS = ["conversations", "messages", "customers"]
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from integration_tests.conftest import ALL_STREAMS, SEARCH_CONTEXTS, config_for, ground_truth
+from integration_tests.conftest import ALL_STREAMS, config_for, ground_truth, latest_states
 from integration_tests.sandbox import Sandbox
 
 
@@ -75,14 +75,6 @@ def test_read_through_rate_limits_and_server_faults_ends_exact(connector):
         for stream in ("conversations", "customers", "users", "tags"):
             assert set(run.ids(stream)) == ground_truth(sandbox, stream), stream
         assert sandbox.counters["status:429"] > 0 and sum(v for k, v in sandbox.counters.items() if k.startswith("fault:")) > 0
-
-
-def latest_states(run):
-    """The last STATE message of each stream, as a state file holds them."""
-    latest = {}
-    for state in run.states():
-        latest[state["stream"]["stream_descriptor"]["name"]] = state
-    return list(latest.values())
 
 
 def test_no_cli_output_of_this_module_contains_the_token():
