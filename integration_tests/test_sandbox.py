@@ -375,8 +375,10 @@ def test_ground_truth_endpoint(sandbox):
         assert set(truth[endpoint]) == sandbox.ids_of_list(endpoint)
     assert len(truth["users"]) == 25 and len(truth["teams"]) == 6 and len(truth["tags"]) == 30
     assert len(truth["shortcuts"]) == 20 and len(truth["klasses"]) == 4
-    counts = {ctx: len(truth[ctx]) for ctx in ("conversation", "message", "customer", "note", "kobject", "company")}
+    counts = {ctx: len(truth[ctx]) + len(truth["deleted"][ctx]) for ctx in ("conversation", "message", "customer", "note", "kobject", "company")}
     assert counts == {"conversation": 1200, "message": 1400, "customer": 600, "note": 400, "kobject": 200, "company": 200}
+    assert {ctx: len(ids) for ctx, ids in truth["deleted"].items() if ctx in counts} == {
+        "conversation": 24, "message": 0, "customer": 12, "note": 8, "kobject": 4, "company": 4}
 
 
 def test_touch_and_create_change_what_search_returns(fresh, http):
@@ -439,3 +441,606 @@ def test_cli_serves_until_killed():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# --- org lists, SLAs, outbound accounts ------------------------------------------------------------
+
+ORG_LISTS = ("brands", "schedules", "cards", "routing/queues", "routing/settings", "satisfaction", "snoozes", "spam/senders",
+             "notifications", "slas")
+NEW_ENDPOINTS = ORG_LISTS + ("outboundAccounts", "audit-logs", "metadata/customer")
+
+
+def walk(http, sb, path):
+    """Every record of a page-numbered GET list, following relative links.next; also the bodies."""
+    records, bodies = [], []
+    while path:
+        reply = http.get(sb.url + path)
+        assert reply.status_code == 200, (path, reply.text)
+        body = reply.json()
+        bodies.append(body)
+        records += body["data"]
+        path = body["links"]["next"]
+        assert path is None or path.startswith("/")
+    return records, bodies
+
+
+def test_org_lists_paginate_to_the_ground_truth(sandbox, http):
+    sizes = {}
+    for endpoint in ORG_LISTS:
+        records, bodies = walk(http, sandbox, f"/v1/{endpoint}?pageSize=3")
+        ids = [r["id"] for r in records]
+        assert set(ids) == sandbox.ids_of_list(endpoint) and len(ids) == len(set(ids)), endpoint
+        assert ids == sorted(ids), endpoint  # creation order
+        assert all(set(b) == {"meta", "data", "links"} and set(b["meta"]) == {"page", "pageSize"} for b in bodies)
+        assert bodies[0]["links"]["first"] == f"/v1/{endpoint}?page=1&pageSize=3" and bodies[-1]["links"]["next"] is None
+        for r in records:
+            assert set(r) == {"type", "id", "attributes", "relationships", "links"} and HEX24.match(r["id"]), endpoint
+            assert r["links"]["self"].endswith(r["id"]) and ISO_MS.match(r["attributes"]["createdAt"])
+            if endpoint != "slas":
+                assert ISO_MS.match(r["attributes"]["updatedAt"]) and r["attributes"]["updatedAt"] >= r["attributes"]["createdAt"]
+        sizes[endpoint] = len(ids)
+        assert http.get(f"{sandbox.url}/v1/{endpoint}?pageSize=1000").json()["meta"]["pageSize"] == 100
+    assert sizes == {"brands": 3, "schedules": 4, "cards": 5, "routing/queues": 6, "routing/settings": 6, "satisfaction": 3,
+                     "snoozes": 5, "spam/senders": 40, "notifications": 30, "slas": 3}
+
+    def data(endpoint):
+        return http.get(f"{sandbox.url}/v1/{endpoint}").json()["data"]
+
+    for schedule in data("schedules"):
+        hours = schedule["attributes"]["hours"]
+        assert set(hours) == {str(d) for d in range(7)}
+        assert all(v is None or all(0 <= a < b <= 1440 for a, b in v) for v in hours.values())
+    queues = data("routing/queues")
+    assert [q["attributes"]["name"] for q in queues if q["attributes"]["system"]] == ["DEFAULT_QUEUE"]
+    queue_ids = {q["id"] for q in queues}
+    settings = data("routing/settings")
+    assert {s["id"] for s in settings} == sandbox.ids_of_list("teams") == sandbox.ids_of_list("team_routing_settings")
+    for s in settings:
+        assert s["relationships"]["team"]["data"] == {"type": "team", "id": s["id"]}
+        linked = [q["id"] for q in s["relationships"]["queues"]["data"]]
+        assert len(linked) <= 4 and set(linked) <= queue_ids and {q["type"] for q in s["relationships"]["queues"]["data"]} <= {"queue"}
+        assert {"enabled", "workItemCapacity", "capacity", "externalQueues", "deleted"} <= set(s["attributes"])
+    assert any(s["relationships"]["queues"]["data"] for s in settings)
+    senders = data("spam/senders")
+    assert {s["attributes"]["channel"] for s in senders} == {"email"} and {s["attributes"]["list"] for s in senders} == {"whitelist", "blacklist"}
+    assert all((s["attributes"]["deletedAt"] is None) == (not s["attributes"]["deleted"]) for s in senders)
+    assert len({s["attributes"]["sender"] for s in senders}) == 40
+    me = http.get(f"{sandbox.url}/v1/users/current").json()["data"]["id"]
+    notes = data("notifications")
+    assert {n["relationships"]["user"]["data"]["id"] for n in notes} == {me}
+    assert {n["attributes"]["status"] for n in notes} == {"read", "unread"} and all(isinstance(n["attributes"]["event"], dict) for n in notes)
+    assert {s["attributes"]["type"] for s in data("snoozes")} == {"relative", "absolute", "dynamic"}
+    assert all({"name", "formType", "enabled", "channel", "scale", "questions"} <= set(s["attributes"]) for s in data("satisfaction"))
+    assert all(isinstance(c["attributes"]["contexts"], list) and c["attributes"]["url"].startswith("https://") for c in data("cards"))
+    brands = data("brands")
+    assert sum(b["attributes"]["default"] for b in brands) == 1
+    # Conversations point at the brands, SLAs, SLA versions and queues these lists serve.
+    conversations = search(http, sandbox, {"queryContext": "conversation"}, size=200).json()["data"]
+    refs = {rel: {c["relationships"][rel]["data"]["id"] for c in conversations} for rel in ("brand", "sla", "slaVersion", "queue")}
+    assert refs["brand"] <= {b["id"] for b in brands} and refs["queue"] <= queue_ids
+    assert refs["sla"] <= sandbox.ids_of_list("slas") and refs["slaVersion"] <= set(sandbox.sla_version_ids())
+
+
+def test_slas_include_their_versions_only_when_asked(sandbox, http):
+    assert "included" not in http.get(f"{sandbox.url}/v1/slas").json()
+    assert "included" not in http.get(f"{sandbox.url}/v1/slas?versions=active").json()
+    assert http.get(f"{sandbox.url}/v1/slas?versions=some").status_code == 400
+    records, bodies = walk(http, sandbox, "/v1/slas?versions=all&pageSize=1")
+    assert len(bodies) == 3 and bodies[0]["links"]["next"] == "/v1/slas?page=2&pageSize=1&versions=all"
+    seen = []
+    for body in bodies:
+        sla = body["data"][0]
+        assert "updatedAt" not in sla["attributes"] and set(sla["attributes"]) == {"name", "currentVersion", "createdAt"}
+        wanted = [v["id"] for v in sla["relationships"]["versions"]["data"]]
+        included = body["included"]
+        assert [v["id"] for v in included] == wanted == sandbox.sla_version_ids(sla["id"])
+        assert sla["attributes"]["currentVersion"] == len(wanted) == max(v["attributes"]["version"] for v in included)
+        for v in included:
+            a = v["attributes"]
+            assert v["type"] == "sla_version" and v["relationships"]["sla"]["data"] == {"type": "sla", "id": sla["id"]}
+            assert "updatedAt" not in a and ISO_MS.match(a["createdAt"]) and isinstance(a["version"], int)
+            assert set(a["metrics"]["firstResponse"]) >= {"enabled", "times"} and set(a["metrics"]["firstResponse"]["times"]) == {"1", "2", "3", "4", "5"}
+            assert all(set(c) == {next(iter(c))} and set(next(iter(c.values()))) == {"operator", "value"} for c in a["criteria"]["and"])
+            assert set(a["criteria"]) <= {"and", "or"}
+        seen += wanted
+    assert set(seen) == set(sandbox.sla_version_ids()) == sandbox.ids_of_list("slas/versions") == sandbox.ids_of_list("sla_versions")
+
+
+def test_outbound_accounts_have_no_ids_and_no_pages(sandbox, http):
+    body = http.get(f"{sandbox.url}/v1/outboundAccounts").json()
+    assert body["links"] == {"self": "/v1/outboundAccounts"} and "next" not in body["links"]
+    assert all(set(a) == {"type", "attributes"} and a["type"] == "outbound_account" and set(a["attributes"]) == {"channel", "name", "account"}
+               for a in body["data"])
+    keys = [(a["attributes"]["channel"], a["attributes"]["account"]) for a in body["data"]]
+    assert len(keys) == len(set(keys)) >= 4 and set(keys) == sandbox.outbound_account_keys()
+    assert http.get(f"{sandbox.url}/v1/outboundAccounts?page=2&pageSize=1").json()["data"] == body["data"]
+
+
+def test_new_endpoints_need_a_key_with_a_role(sandbox):
+    for endpoint in NEW_ENDPOINTS:
+        url = f"{sandbox.url}/v1/{endpoint}"
+        assert requests.get(url).json() == UNAUTHORIZED, endpoint
+        reply = requests.get(url, headers={"Authorization": "Bearer norole-token"})
+        assert reply.status_code == 401 and reply.json()["errors"][0]["title"] == "Missing role", endpoint
+        assert requests.get(url, headers={"Authorization": "Bearer expired-token"}).status_code == 401
+        assert requests.get(url, headers={"Authorization": "Bearer nosearch-token"}).status_code == 200, endpoint
+    conversation = min(sandbox.ids("conversation"))
+    for child in ("events", "forwards", "times"):
+        assert requests.get(f"{sandbox.url}/v1/conversations/{conversation}/{child}").status_code == 401
+
+
+# --- audit logs -----------------------------------------------------------------------------------
+
+
+def test_audit_logs_cursor_pagination(sandbox, http):
+    truth = sandbox.audit_log_ids()
+    assert len(truth) == 200 and truth == sorted(truth, reverse=True) and sandbox.ids_of_list("audit-logs") == set(truth)
+    first = http.get(f"{sandbox.url}/v1/audit-logs").json()
+    assert len(first["data"]) == 100 and first["meta"]["count"] == 100 and first["meta"]["total"] == 200
+    assert first["links"]["next"] == f"/v1/audit-logs?count=100&before={first['data'][-1]['id']}"
+
+    got, path, pages = [], "/v1/audit-logs?count=7", 0
+    while path:
+        body = http.get(sandbox.url + path).json()
+        got += body["data"]
+        pages += 1
+        assert (body["links"]["prev"] is None) == (pages == 1)
+        path = body["links"]["next"]
+        if path:
+            assert path == f"/v1/audit-logs?count=7&before={body['data'][-1]['id']}"
+    assert pages == math.ceil(200 / 7) and [r["id"] for r in got] == truth
+    stamps = [r["attributes"]["createdAt"] for r in got]
+    assert stamps == sorted(stamps, reverse=True)
+    assert Counter(stamps).most_common(1)[0][1] >= 6  # entries sharing one millisecond
+    for r in got:
+        a = r["attributes"]
+        assert r["type"] == "audit_log" and "updatedAt" not in a and a["eventName"] == f"kustomer.{a['objectType']}.{a['eventVerb']}"
+        assert ISO_MS.match(a["publishedAt"]) and ISO_MS.match(a["expiresAt"]) and a["createdAt"] <= a["publishedAt"] < a["expiresAt"]
+        assert isinstance(a["changes"], dict) and a["objectId"] in sandbox.ids(a["objectType"], include_deleted=True)
+
+    # Boundaries are inclusive, also across an instant several entries share; the filters stay in links.next.
+    tied = Counter(stamps).most_common(1)[0][0]
+    same = http.get(f"{sandbox.url}/v1/audit-logs", params={"filter[start]": tied, "filter[end]": tied}).json()
+    assert [r["id"] for r in same["data"]] == [r["id"] for r in got if r["attributes"]["createdAt"] == tied] and len(same["data"]) >= 6
+    start, end = stamps[150], stamps[20]
+    expected = [r["id"] for r in got if start <= r["attributes"]["createdAt"] <= end]
+    assert expected == sandbox.audit_log_ids(start, end)
+    ids, path = [], "/v1/audit-logs?" + "&".join(f"{k}={v}" for k, v in (("count", 9), ("filter[start]", start), ("filter[end]", end)))
+    while path:
+        body = http.get(sandbox.url + path).json()
+        ids += [r["id"] for r in body["data"]]
+        path = body["links"]["next"]
+        if path:
+            assert path.startswith("/v1/audit-logs?count=9&before=") and f"filter%5Bstart%5D={start.replace(':', '%3A')}" in path
+    assert ids == expected
+    # One millisecond later (or earlier) leaves the boundary entries out.
+    later, earlier = iso_plus(start, 1), iso_plus(end, -1)
+    assert [r["id"] for r in walk_audit(http, sandbox, {"filter[start]": later, "filter[end]": earlier})] == [
+        r["id"] for r in got if later <= r["attributes"]["createdAt"] <= earlier] != expected
+
+    # before/after are exclusive cursors; after alone gives the oldest entries above it, still newest first.
+    pivot = truth[50]
+    before = http.get(f"{sandbox.url}/v1/audit-logs?count=5&before={pivot}").json()
+    assert [r["id"] for r in before["data"]] == truth[51:56]
+    after = http.get(f"{sandbox.url}/v1/audit-logs?count=5&after={pivot}").json()
+    assert [r["id"] for r in after["data"]] == truth[45:50] and after["links"]["next"] is None
+    assert after["links"]["prev"] == f"/v1/audit-logs?count=5&after={truth[45]}"
+    both = http.get(f"{sandbox.url}/v1/audit-logs?count=100&before={truth[10]}&after={truth[14]}").json()
+    assert [r["id"] for r in both["data"]] == truth[11:14] and both["links"]["next"] is None
+
+    for bad in ("count=1001", "count=0", "count=x", "before=nope", f"before={min(sandbox.ids('customer'))}", "filter[start]=yesterday"):
+        reply = http.get(f"{sandbox.url}/v1/audit-logs?{bad}")
+        assert reply.status_code == 400 and reply.json()["errors"][0]["code"] == "invalid_parameter", bad
+    assert len(http.get(f"{sandbox.url}/v1/audit-logs?count=1000").json()["data"]) == 200
+    by_type = walk_audit(http, sandbox, {"filter[objectType]": "conversation"})
+    assert by_type and {r["attributes"]["objectType"] for r in by_type} == {"conversation"}
+
+
+def iso_plus(stamp, ms):
+    from datetime import datetime, timedelta
+    value = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(milliseconds=ms)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (value.microsecond // 1000)
+
+
+def walk_audit(http, sb, params):
+    records, reply = [], http.get(f"{sb.url}/v1/audit-logs", params={"count": 50, **params}).json()
+    while True:
+        records += reply["data"]
+        if not reply["links"]["next"]:
+            return records
+        reply = http.get(sb.url + reply["links"]["next"]).json()
+
+
+# --- metadata and klasses -------------------------------------------------------------------------
+
+VALUE_TYPES = {"string": str, "text": str, "url": str, "number": (int, float), "boolean": bool, "date": str}
+
+
+def test_metadata_matches_the_rendered_custom_attributes(sandbox, http):
+    resources = sandbox.metadata_resources()
+    assert resources[:4] == ["company", "conversation", "customer", "message"] and "kobject.warranty-claim" in resources
+    for resource in resources:
+        body = http.get(f"{sandbox.url}/v1/metadata/{resource}").json()
+        assert set(body) == {"data"} and body["data"]["type"] == "metadata" and body["data"]["id"] == resource
+        properties = body["data"]["attributes"]["properties"]
+        assert body["data"] == sandbox.metadata(resource)
+        context = "kobject_" + resource.split(".", 1)[1] if resource.startswith("kobject.") else resource
+        records = search(http, sandbox, {"queryContext": context, "includeDeleted": True}, size=500).json()["data"]
+        records += search(http, sandbox, {"queryContext": context}, size=500, archive=True).json()["data"]
+        assert records, resource
+        seen = {}
+        for r in records:
+            for key, value in (r["attributes"].get("custom") or {}).items():
+                seen.setdefault(key, set()).add(type(value))
+        assert set(seen) == set(properties), resource  # every key the renderer emits, and only those
+        for key, prop in properties.items():
+            suffix = re.search(r"(Str|Txt|Num|At|Bool|Url)$", key).group()
+            assert prop["type"] == {"Str": "string", "Txt": "text", "Num": "number", "At": "date", "Bool": "boolean", "Url": "url"}[suffix]
+            assert all(issubclass(t, VALUE_TYPES[prop["type"]]) for t in seen[key]), (resource, key)
+            assert prop["displayName"] and isinstance(prop["multi"], bool)
+            if "enumeration" in prop:
+                values = {r["attributes"]["custom"].get(key) for r in records} - {None}
+                assert values <= set(prop["enumeration"])
+    customers = sandbox.metadata("customer")["attributes"]["properties"]
+    assert customers["tierStr"]["enumeration"] == ["bronze", "silver", "gold", "platinum"]
+    assert http.get(f"{sandbox.url}/v1/metadata/message").json()["data"]["attributes"]["properties"] == {}
+    for unknown in ("widgets", "kobject.nope", "kobject"):
+        reply = http.get(f"{sandbox.url}/v1/metadata/{unknown}")
+        assert reply.status_code == 404 and reply.json() == {"errors": [{"status": "404", "code": "not_found", "title": f"metadata {unknown} not found"}]}
+
+
+def test_klasses_status_filter(sandbox, http):
+    def names(query=""):
+        return [k["attributes"]["name"] for k in http.get(f"{sandbox.url}/v1/klasses{query}").json()["data"]]
+
+    assert names() == names("?status=enabled") == ["shopify-orders", "ecomm-order", "subscription", "return-request"]
+    assert names("?status=disabled") == ["warranty-claim"]
+    assert names("?status=existing_only") == names() + ["warranty-claim"]
+    assert http.get(f"{sandbox.url}/v1/klasses?status=all").status_code == 400
+    assert len(sandbox.ids_of_list("klasses")) == 4 and len(sandbox.ids_of_list("klasses", status="existing_only")) == 5
+    disabled = http.get(f"{sandbox.url}/v1/klasses?status=disabled").json()["data"][0]
+    assert disabled["attributes"]["status"] == "disabled"
+    # Its kobjects still exist: in search, in the kobject context and under /v1/klasses/<name>.
+    hidden = sandbox.ids("kobject_warranty-claim")
+    assert hidden and hidden <= sandbox.ids("kobject")
+    live = search(http, sandbox, {"queryContext": "kobject_warranty-claim"}, size=500).json()["data"]
+    archived = search(http, sandbox, {"queryContext": "kobject_warranty-claim"}, size=500, archive=True).json()["data"]
+    assert {r["id"] for r in live + archived} == hidden
+    assert {r["id"] for r in http.get(f"{sandbox.url}/v1/klasses/warranty-claim?pageSize=100").json()["data"]} == hidden
+
+
+# --- soft deletes ---------------------------------------------------------------------------------
+
+
+def test_deleted_objects_are_searchable_only_when_asked(sandbox, http):
+    for ctx in ("customer", "conversation", "company", "note", "kobject", "kobject_shopify-orders"):
+        alive, deleted = sandbox.ids(ctx), sandbox.deleted_ids(ctx)
+        everything = sandbox.ids(ctx, include_deleted=True)
+        assert (deleted or ctx.startswith("kobject_")) and not alive & deleted and alive | deleted == everything
+        assert 0.01 <= len(deleted) / len(everything) <= 0.03 or ctx.startswith("kobject")
+        base = "kobject" if ctx.startswith("kobject") else ctx
+        body = {"queryContext": ctx, "sort": [{f"{base}_updated_at": "asc"}]}
+
+        def found(query):
+            return [r["id"] for archive in (False, True) for page in range(1, 4)
+                    for r in search(http, sandbox, query, page, 500, archive, idsOnly="true").json()["data"]]
+
+        assert sorted(found(body)) == sorted(alive), ctx
+        assert sorted(found({**body, "includeDeleted": True})) == sorted(everything), ctx
+        if ctx != "conversation":
+            continue
+        with_deleted = search_all(http, sandbox, {**body, "includeDeleted": True})
+        stamps = [(r["attributes"]["updatedAt"], r["id"]) for r in with_deleted]
+        assert stamps == sorted(stamps) and {r["id"] for r in with_deleted} & deleted  # merged into the same order
+        for r in with_deleted:
+            a = r["attributes"]
+            assert a["deleted"] == (r["id"] in deleted) and (a["deletedAt"] is None) == (not a["deleted"])
+            if a["deleted"]:
+                assert ISO_MS.match(a["deletedAt"]) and a["createdAt"] <= a["deletedAt"] <= a["updatedAt"]
+    explicit = search(http, sandbox, {"queryContext": "conversation", "includeDeleted": False}).json()["meta"]["total"]
+    assert explicit == search(http, sandbox, {"queryContext": "conversation"}).json()["meta"]["total"]
+    assert search(http, sandbox, {"queryContext": "conversation", "includeDeleted": "yes"}).status_code == 400
+    assert sandbox.deleted_ids("message") == set()
+
+    # Lists leave deleted objects out; by id they are still served, flagged.
+    gone = min(sandbox.deleted_ids("conversation"))
+    listed = {r["id"] for r in walk(http, sandbox, "/v1/conversations?pageSize=100")[0]}
+    assert listed == sandbox.ids("conversation")
+    assert http.get(f"{sandbox.url}/v1/conversations/{gone}").json()["data"]["attributes"]["deleted"] is True
+    assert http.get(f"{sandbox.url}/v1/customers?pageSize=1").json()["meta"]["total"] == len(sandbox.ids("customer"))
+
+    truth = requests.get(f"{sandbox.url}/__sandbox/ground_truth", params={"include_deleted": 1, "context": "note"}).json()
+    assert set(truth["note"]) == sandbox.ids("note", include_deleted=True)
+    truth = requests.get(f"{sandbox.url}/__sandbox/ground_truth").json()
+    assert set(truth["note"]) == sandbox.ids("note") and set(truth["deleted"]["note"]) == sandbox.deleted_ids("note")
+    for endpoint in ORG_LISTS + ("audit-logs", "slas/versions"):
+        assert set(truth[endpoint]) == sandbox.ids_of_list(endpoint), endpoint
+    assert {tuple(k) for k in truth["outboundAccounts"]} == sandbox.outbound_account_keys()
+    assert truth["metadata"]["customer"] == sorted(sandbox.metadata("customer")["attributes"]["properties"])
+
+
+# --- conversation events, forwards, times -----------------------------------------------------------
+
+
+def test_conversation_sub_resources(sandbox, http):
+    conversations = sorted(sandbox.ids("conversation", include_deleted=True))
+    events = sandbox.conversation_children_ids("events", conversations)
+    empty = [c for c, ids in events.items() if not ids]
+    assert 0.2 < len(empty) / len(conversations) < 0.5
+    assert sandbox.conversation_children_ids("events") == {c: ids for c, ids in events.items() if ids}
+    busiest = max(conversations, key=lambda c: len(events[c]))
+    assert len(events[busiest]) >= 5
+
+    got, bodies = walk(http, sandbox, f"/v1/conversations/{busiest}/events?pageSize=2")
+    assert [r["id"] for r in got] == events[busiest] and bodies[0]["links"]["next"] == f"/v1/conversations/{busiest}/events?page=2&pageSize=2"
+    stamps = [r["attributes"]["createdAt"] for r in got]
+    assert stamps == sorted(stamps) and got[0]["attributes"]["name"] == "kustomer.conversation.create"
+    assert stamps[-1] <= sandbox.updated_at("conversation", busiest)
+    for r in got:
+        a = r["attributes"]
+        assert r["type"] == "event" and a["createdAt"] == a["updatedAt"] and a["publishedAt"] >= a["createdAt"]
+        assert set(a["changes"]["attributes"]["status"]) >= {"op", "after"}
+        assert r["relationships"]["conversation"]["data"]["id"] == busiest and r["relationships"]["customer"]["data"]["type"] == "customer"
+    desc = http.get(f"{sandbox.url}/v1/conversations/{busiest}/events?sort=desc").json()["data"]
+    assert [r["id"] for r in desc] == events[busiest][::-1]
+    assert http.get(f"{sandbox.url}/v1/conversations/{busiest}/events?sort=up").status_code == 400
+    created = http.get(f"{sandbox.url}/v1/conversations/{busiest}/events?name=kustomer.conversation.create").json()["data"]
+    assert [r["id"] for r in created] == events[busiest][:1]
+    assert http.get(f"{sandbox.url}/v1/conversations/{busiest}/events?pageSize=1000").json()["meta"]["pageSize"] == 100
+    assert http.get(f"{sandbox.url}/v1/conversations/{empty[0]}/events").json()["data"] == []
+
+    forwards = sandbox.conversation_children_ids("forwards")
+    assert 0.05 < len(forwards) / len(conversations) < 0.4
+    cid = next(iter(forwards))
+    got = http.get(f"{sandbox.url}/v1/conversations/{cid}/forwards").json()["data"]
+    assert [r["id"] for r in got] == forwards[cid]
+    for r in got:
+        a = r["attributes"]
+        assert {"channel", "from", "to", "subject", "body", "status", "sendAt", "createdAt", "updatedAt"} <= set(a)
+        assert isinstance(a["to"], list) and a["status"] in ("draft", "scheduled", "sent", "failed") and a["updatedAt"] >= a["createdAt"]
+    assert http.get(f"{sandbox.url}/v1/conversations/{cid}/forwards?pageSize=500").json()["meta"]["pageSize"] == 100
+
+    times = sandbox.conversation_children_ids("times", with_created_at=True)
+    assert 0.3 < len(times) / len(conversations) < 0.75
+    cid = max(times, key=lambda c: len(times[c]))
+    body = http.get(f"{sandbox.url}/v1/conversations/{cid}/times?pageSize=1000").json()
+    assert body["meta"]["pageSize"] == 1000 and http.get(f"{sandbox.url}/v1/conversations/{cid}/times?pageSize=5000").json()["meta"]["pageSize"] == 1000
+    assert {r["id"]: r["attributes"]["createdAt"] for r in body["data"]} == times[cid]
+    for r in body["data"]:
+        a = r["attributes"]
+        assert "updatedAt" not in a and set(a) == {"createdAt", "createdByTeams", "assignedUsers", "assignedTeams", "handleAt",
+                                                   "handleTime", "channels", "messageAt", "messageTime"}
+        assert isinstance(a["handleTime"], int) and a["handleAt"] >= a["createdAt"]
+    again = http.get(f"{sandbox.url}/v1/conversations/{cid}/times").json()
+    assert again["data"] == body["data"]  # stable ids and values
+    all_ids = [i for ids in sandbox.conversation_children_ids("times").values() for i in ids]
+    assert len(all_ids) == len(set(all_ids)) and all(HEX24.match(i) for i in all_ids)
+
+    for child in ("events", "forwards", "times"):
+        for bad in ("0" * 24, "nope", min(sandbox.ids("customer"))):
+            reply = http.get(f"{sandbox.url}/v1/conversations/{bad}/{child}")
+            assert reply.status_code == 404 and reply.json()["errors"][0]["status"] == "404", (child, bad)
+    via_admin = requests.get(f"{sandbox.url}/__sandbox/conversation_children", params={"child": "events", "ids": f"{busiest},{empty[0]}"}).json()
+    assert via_admin == {busiest: events[busiest], empty[0]: []}
+
+
+# --- customer drafts and merges ---------------------------------------------------------------------
+
+
+def customer_children(sb, child):
+    """``{customer id: [ids]}`` of every customer (deleted ones too) that has drafts or merges."""
+    out = {}
+    for cid in sorted(sb.ids("customer", include_deleted=True)):
+        ids = sb.customer_children_ids(child, [cid])
+        if ids:
+            out[cid] = ids
+    return out
+
+
+def test_customer_drafts(sandbox, http):
+    customers = sandbox.ids("customer", include_deleted=True)
+    drafts = customer_children(sandbox, "drafts")
+    assert 0.05 < len(drafts) / len(customers) < 0.35 and {len(ids) for ids in drafts.values()} == {1, 2, 3}
+    assert set().union(*drafts.values()) == sandbox.customer_children_ids("drafts") == sandbox.customer_children_ids("drafts", customers)
+
+    busiest = min(c for c, ids in drafts.items() if len(ids) == 3)
+    got, bodies = walk(http, sandbox, f"/v1/customers/{busiest}/drafts?pageSize=2")
+    assert {r["id"] for r in got} == drafts[busiest] and len(got) == 3 and len(bodies) == 2
+    assert bodies[0]["meta"] == {"page": 1, "pageSize": 2} and set(bodies[0]) == {"meta", "data", "links"}
+    assert bodies[0]["links"] == {"self": f"/v1/customers/{busiest}/drafts?page=1&pageSize=2",
+                                  "first": f"/v1/customers/{busiest}/drafts?page=1&pageSize=2", "prev": None,
+                                  "next": f"/v1/customers/{busiest}/drafts?page=2&pageSize=2"}
+    assert bodies[1]["links"]["next"] is None and bodies[1]["links"]["prev"] == f"/v1/customers/{busiest}/drafts?page=1&pageSize=2"
+    assert http.get(f"{sandbox.url}/v1/customers/{busiest}/drafts?page=3&pageSize=2").json()["data"] == []
+    assert http.get(f"{sandbox.url}/v1/customers/{busiest}/drafts?pageSize=500").json()["meta"]["pageSize"] == 100
+    assert http.get(f"{sandbox.url}/v1/customers/{busiest}/drafts?pageSize=0").status_code == 400
+    assert [r["attributes"]["createdAt"] for r in got] == sorted(r["attributes"]["createdAt"] for r in got)
+
+    every = [r for c in drafts for r in http.get(f"{sandbox.url}/v1/customers/{c}/drafts").json()["data"]]
+    assert len(every) == len({r["id"] for r in every}) == len(sandbox.customer_children_ids("drafts"))
+    assert {r["attributes"]["channel"] for r in every} == {"email", "sms", "chat", "whatsapp"}
+    tied = 0
+    for r in every:
+        a, rel = r["attributes"], r["relationships"]
+        owner = rel["customer"]["data"]["id"]
+        assert r["type"] == "draft" and HEX24.match(r["id"]) and r["id"] in drafts[owner]
+        assert r["links"]["self"] == f"/v1/customers/{owner}/drafts/{r['id']}"
+        assert {"channel", "body", "subject", "status", "to", "from", "sendAt", "createdAt", "updatedAt", "modifiedAt"} <= set(a)
+        assert a["status"] == "draft" and isinstance(a["body"], str) and a["body"]
+        assert all(ISO_MS.match(a[k]) for k in ("createdAt", "updatedAt", "modifiedAt"))
+        assert a["createdAt"] <= a["updatedAt"] == a["modifiedAt"] <= NOW
+        assert a["sendAt"] is None or a["sendAt"] > a["updatedAt"]
+        assert (a["subject"] is not None) == (a["channel"] == "email")
+        if a["channel"] == "email":
+            assert a["to"] in {e["email"] for e in sandbox.record("customer", owner)["attributes"]["emails"]}
+        assert set(rel) == {"org", "customer", "conversation", "createdBy"} and rel["createdBy"]["data"]["type"] == "user"
+        conversation = rel["conversation"]["data"]
+        if conversation is not None:
+            tied += 1
+            parent = sandbox.record("conversation", conversation["id"])
+            assert parent["relationships"]["customer"]["data"]["id"] == owner and parent["attributes"]["createdAt"] <= a["createdAt"]
+    assert 0 < tied < len(every)
+
+    # Deterministic: the same again, and the same from another sandbox with the same seed.
+    sample = sorted(drafts)[:20]
+    first = {c: http.get(f"{sandbox.url}/v1/customers/{c}/drafts").json() for c in sample}
+    assert first == {c: http.get(f"{sandbox.url}/v1/customers/{c}/drafts").json() for c in sample}
+    with Sandbox(records=4000, seed=7, now=NOW, frozen_clock=True) as twin:
+        assert twin.customer_children_ids("drafts") == sandbox.customer_children_ids("drafts")
+        assert first == {c: http.get(f"{twin.url}/v1/customers/{c}/drafts").json() for c in sample}
+    with Sandbox(records=4000, seed=8, now=NOW, frozen_clock=True) as other:
+        assert other.customer_children_ids("drafts") != sandbox.customer_children_ids("drafts")
+
+
+def test_customer_merges(sandbox, http):
+    customers = sandbox.ids("customer", include_deleted=True)
+    merges = customer_children(sandbox, "merges")
+    assert 0.005 < len(merges) / len(customers) < 0.12 and {len(ids) for ids in merges.values()} == {1, 2}
+    assert set().union(*merges.values()) == sandbox.customer_children_ids("merges")
+    assert not sandbox.customer_children_ids("merges") & sandbox.customer_children_ids("drafts")
+
+    target = min(c for c, ids in merges.items() if len(ids) == 2)
+    got, bodies = walk(http, sandbox, f"/v1/customers/{target}/merges?pageSize=1")
+    assert {r["id"] for r in got} == merges[target] and len(bodies) == 2
+    assert bodies[0]["links"]["next"] == f"/v1/customers/{target}/merges?page=2&pageSize=1" and bodies[1]["links"]["next"] is None
+    assert http.get(f"{sandbox.url}/v1/customers/{target}/merges?pageSize=1000").json()["meta"]["pageSize"] == 100
+
+    every = [r for c in merges for r in http.get(f"{sandbox.url}/v1/customers/{c}/merges").json()["data"]]
+    assert len(every) == len({r["id"] for r in every}) == len(sandbox.customer_children_ids("merges"))
+    sources = [r["attributes"]["source"] for r in every]
+    assert len(sources) == len(set(sources)) and not set(sources) & customers
+    for r in every:
+        a = r["attributes"]
+        assert r["type"] == "customer_merge" and HEX24.match(r["id"]) and set(a) == {"source", "target", "status", "createdAt", "updatedAt"}
+        assert r["id"] in merges[a["target"]] and r["links"]["self"] == f"/v1/customers/{a['target']}/merges/{r['id']}"
+        assert a["status"] == "done" and HEX24.match(a["source"]) and a["source"] != a["target"]
+        assert sandbox.record("customer", a["target"])["attributes"]["createdAt"] <= a["createdAt"] <= a["updatedAt"] <= NOW
+        assert set(r["relationships"]) == {"org", "createdBy"}
+    assert http.get(f"{sandbox.url}/v1/customers/{sources[0]}").status_code == 404  # merged away
+    assert http.get(f"{sandbox.url}/v1/customers/{sources[0]}/merges").status_code == 404
+
+    quiet = min(customers - set(merges))
+    assert http.get(f"{sandbox.url}/v1/customers/{quiet}/merges").json() == {
+        "meta": {"page": 1, "pageSize": 100}, "data": [],
+        "links": {"self": f"/v1/customers/{quiet}/merges?page=1&pageSize=100",
+                  "first": f"/v1/customers/{quiet}/merges?page=1&pageSize=100", "prev": None, "next": None}}
+    first = http.get(f"{sandbox.url}/v1/customers/{target}/merges").json()
+    assert first == http.get(f"{sandbox.url}/v1/customers/{target}/merges").json()
+
+
+def test_customer_sub_lists_errors_and_ground_truth(sandbox, http):
+    customers = sorted(sandbox.ids("customer", include_deleted=True))
+    for child in ("drafts", "merges"):
+        for bad in ("0" * 24, "nope", min(sandbox.ids("conversation"))):
+            reply = http.get(f"{sandbox.url}/v1/customers/{bad}/{child}")
+            assert reply.status_code == 404 and reply.json()["errors"][0]["status"] == "404", (child, bad)
+        assert http.post(f"{sandbox.url}/v1/customers/{customers[0]}/{child}").status_code == 405
+        assert requests.get(f"{sandbox.url}/v1/customers/{customers[0]}/{child}").json() == UNAUTHORIZED
+        assert requests.get(f"{sandbox.url}/v1/customers/{customers[0]}/{child}", headers={"Authorization": "Bearer norole-token"}).status_code == 401
+        assert requests.get(f"{sandbox.url}/v1/customers/{customers[0]}/{child}", headers={"Authorization": "Bearer nosearch-token"}).status_code == 200
+        with pytest.raises(KeyError):
+            sandbox.customer_children_ids(child, ["0" * 24])
+        assert sandbox.customer_children_ids(child, []) == set()
+
+        # Soft-deleted customers keep their sub-lists, like conversations do.
+        for cid in sorted(sandbox.deleted_ids("customer")):
+            got = walk(http, sandbox, f"/v1/customers/{cid}/{child}")[0]
+            assert {r["id"] for r in got} == sandbox.customer_children_ids(child, [cid])
+
+        # The helper agrees with what the endpoint serves, customer by customer.
+        served = set()
+        for cid in customers[:300]:
+            ids = {r["id"] for r in walk(http, sandbox, f"/v1/customers/{cid}/{child}?pageSize=2")[0]}
+            assert ids == sandbox.customer_children_ids(child, [cid]), (child, cid)
+            served |= ids
+        assert served == sandbox.customer_children_ids(child, customers[:300])
+        via_admin = requests.get(f"{sandbox.url}/__sandbox/customer_children", params={"child": child, "ids": ",".join(customers[:300])}).json()
+        assert via_admin == {"ids": sorted(served)}
+    with pytest.raises(KeyError):
+        sandbox.customer_children_ids("events")
+    assert requests.get(f"{sandbox.url}/__sandbox/customer_children", params={"child": "notes"}).status_code == 400
+
+
+def test_customer_sub_lists_ignore_mutations_and_are_counted(fresh, http):
+    drafts, merges = fresh.customer_children_ids("drafts"), fresh.customer_children_ids("merges")
+    owner = next(c for c in sorted(fresh.ids("customer")) if fresh.customer_children_ids("drafts", [c]))
+    target = next(c for c in sorted(fresh.ids("customer")) if fresh.customer_children_ids("merges", [c]))
+    before = {child: http.get(f"{fresh.url}/v1/customers/{cid}/{child}").json() for child, cid in (("drafts", owner), ("merges", target))}
+    fresh.touch("customer", len(fresh.ids("customer", include_deleted=True)))
+    fresh.delete("customer", len(fresh.ids("customer")))  # every customer: deleted parents keep their sub-lists
+    fresh.create("conversation", 5)
+    new = fresh.create("customer", 2)
+    assert fresh.customer_children_ids("drafts") == drafts and fresh.customer_children_ids("merges") == merges
+    assert {owner, target} <= fresh.deleted_ids("customer")
+    assert {child: http.get(f"{fresh.url}/v1/customers/{cid}/{child}").json() for child, cid in (("drafts", owner), ("merges", target))} == before
+    assert all(fresh.customer_children_ids(child, new) == set() for child in ("drafts", "merges"))
+    assert http.get(f"{fresh.url}/v1/customers/{new[0]}/merges").json()["data"] == []
+
+    fresh.reset_requests()
+    http.get(f"{fresh.url}/v1/customers/{owner}/drafts")
+    http.get(f"{fresh.url}/v1/customers/{new[0]}/drafts?page=2")
+    http.get(f"{fresh.url}/v1/customers/{owner}/merges")
+    assert fresh.requests_by_path() == {"GET /v1/customers/{id}/drafts": 2, "GET /v1/customers/{id}/merges": 1}
+
+
+def test_mutations_add_events_and_audit_logs(fresh, http):
+    before = set(fresh.audit_log_ids())
+    touched = fresh.touch("conversation", 3)
+    for cid in touched:
+        events = http.get(f"{fresh.url}/v1/conversations/{cid}/events?sort=desc&pageSize=1").json()["data"]
+        assert events[0]["attributes"]["createdAt"] == events[0]["attributes"]["updatedAt"] == fresh.updated_at("conversation", cid)
+        assert events[0]["attributes"]["name"] == "kustomer.conversation.update"
+    new = fresh.create("conversation", 1)[0]
+    events = http.get(f"{fresh.url}/v1/conversations/{new}/events").json()["data"]
+    assert [e["attributes"]["name"] for e in events] == ["kustomer.conversation.create"]
+    assert events[0]["attributes"]["createdAt"] == fresh.updated_at("conversation", new)
+
+    gone = fresh.delete("customer", 2)
+    assert set(gone) <= fresh.deleted_ids("customer") and not set(gone) & fresh.ids("customer")
+    record = fresh.record("customer", gone[0])["attributes"]
+    assert record["deleted"] and record["deletedAt"] == record["updatedAt"]
+    newest = search(http, fresh, {"queryContext": "customer", "includeDeleted": True}, size=2).json()["data"]
+    assert {r["id"] for r in newest} == set(gone)
+    assert not set(gone) & {r["id"] for r in search(http, fresh, {"queryContext": "customer"}, size=500).json()["data"]}
+    assert not set(gone) & set(fresh.touch("customer", len(fresh.ids("customer", include_deleted=True))))
+
+    added = [i for i in fresh.audit_log_ids() if i not in before]
+    logs = http.get(f"{fresh.url}/v1/audit-logs?count={len(added)}").json()["data"]
+    assert [r["id"] for r in logs] == added
+    names = Counter(r["attributes"]["eventName"] for r in logs)
+    assert names["kustomer.conversation.update"] == 3 and names["kustomer.conversation.create"] == 1 and names["kustomer.customer.delete"] == 2
+    assert {r["attributes"]["objectId"] for r in logs if r["attributes"]["eventName"] == "kustomer.conversation.update"} == set(touched)
+    assert all(r["attributes"]["createdAt"] >= NOW for r in logs)
+    with pytest.raises(ValueError):
+        fresh.delete("message")
+    assert requests.post(f"{fresh.url}/__sandbox/delete", json={"context": "note", "n": 1}).json()["ids"][0] in fresh.deleted_ids("note")
+
+
+# --- request counts -------------------------------------------------------------------------------
+
+
+def test_requests_by_path(fresh, http):
+    fresh.reset_requests()
+    conversations = sorted(fresh.ids("conversation"))[:3]
+    for cid in conversations:
+        http.get(f"{fresh.url}/v1/conversations/{cid}/events")
+    http.get(f"{fresh.url}/v1/conversations/{conversations[0]}/times?pageSize=10")
+    search(http, fresh, {"queryContext": "customer"})
+    search(http, fresh, {"queryContext": "note"})
+    http.get(f"{fresh.url}/v1/klasses/shopify-orders")
+    http.get(f"{fresh.url}/v1/customers/{min(fresh.ids('customer'))}/klasses/subscription")
+    http.get(f"{fresh.url}/v1/nothing")
+    fresh.inject_fault("503")
+    http.get(f"{fresh.url}/v1/audit-logs?count=5")
+    requests.get(f"{fresh.url}/__sandbox/stats")  # admin requests are not counted
+    expected = {"GET /v1/conversations/{id}/events": 3, "GET /v1/conversations/{id}/times": 1, "POST /v1/customers/search": 2,
+                "GET /v1/klasses/{name}": 1, "GET /v1/customers/{id}/klasses/{name}": 1, "GET /v1/nothing": 1, "GET /v1/audit-logs": 1}
+    assert fresh.requests_by_path() == expected
+    assert requests.get(f"{fresh.url}/__sandbox/requests").json() == expected
+    assert fresh.requests_by_path(reset=True) == expected and fresh.requests_by_path() == {}
+    http.get(f"{fresh.url}/v1/brands")
+    assert requests.get(f"{fresh.url}/__sandbox/requests", params={"reset": 1}).json() == {"GET /v1/brands": 1}
+    assert fresh.requests_by_path() == {}
+    http.get(f"{fresh.url}/v1/brands")
+    fresh.clear_log()
+    assert fresh.requests_by_path() == {}

@@ -8,9 +8,11 @@
         sandbox.ids("conversation")  # the ground truth
 
 Or from a shell: ``python -m integration_tests.sandbox --port 8080``. Modules: ``store`` (compact
-columnar storage), ``data`` (seeded generation and mutations), ``render`` (JSON:API resources),
-``search`` (the search engine), ``api`` (auth, routing, envelopes, errors), ``ratelimit``,
-``faults``, ``server`` (HTTP transport) and ``sandbox`` (the ``Sandbox`` class).
+columnar storage), ``data`` (seeded generation and mutations), ``render`` (JSON:API resources of the
+searchable objects and list types), ``render_org`` (org configuration, SLAs, audit log, metadata,
+conversation events/forwards/times, customer drafts/merges), ``search`` (the search engine), ``api`` (auth, routing,
+envelopes, errors), ``ratelimit``, ``faults``, ``server`` (HTTP transport) and ``sandbox`` (the
+``Sandbox`` class and its ground truth).
 """
 
 from .api import DEFAULT_TOKENS

@@ -16,6 +16,21 @@ Kustomer behaviours reproduced:
   pages per query; page 100 still links ``next`` to page 101, ``totalPages``/``last`` count every
   match, and asking for page 101 is a 400 ``page_limit_exceeded``.
 * 404 for unknown paths and ids, 405 for a wrong verb, 400 for malformed JSON or parameters.
+* Soft-deleted customers, conversations, companies, notes and kobjects are left out of every list
+  and of search (unless the search body says ``"includeDeleted": true``); by id they are still served,
+  with ``deleted: true``.
+* Org lists (brands, schedules, cards, routing queues and settings, satisfaction, snoozes, spam
+  senders, notifications, SLAs) page like the other lists, in id (= creation) order. ``/v1/slas``
+  adds ``included`` sla_version resources with ``versions=all``. ``/v1/outboundAccounts`` is one
+  unpaginated page whose links hold only ``self``. ``/v1/metadata/{resource}`` is a single object.
+* ``/v1/audit-logs`` pages with a cursor, newest first: ``count`` (default 100, 1..1000, else 400),
+  ``before=<id>``/``after=<id>`` (exclusive) and the inclusive ``filter[start]``/``filter[end]``.
+* ``/v1/conversations/{id}/events|forwards|times``: per-conversation lists in creation order
+  (``sort=desc`` reverses events), pageSize at most 100 (1000 for times); 404 for an unknown id.
+* ``/v1/customers/{id}/drafts|merges``: per-customer lists in creation order of the customer's unsent
+  drafts (``draft``) and of the customers merged into it (``customer_merge``: ``source`` merged into
+  ``target``); most customers have none. pageSize at most 100; 404 for an unknown id. Like the
+  conversation sub-lists they still answer for a soft-deleted parent.
 """
 
 from __future__ import annotations
@@ -25,12 +40,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from bisect import bisect_left, bisect_right
 from urllib.parse import urlencode
 
+from .data import AUDIT_OBJECT_TYPES
 from .ratelimit import RateLimits
-from .render import Renderer
+from .render_org import OrgRenderer
 from .search import Compiler, SearchError, parse_time_us, run
-from .store import TYPE_OF_ENDPOINT, Store
+from .store import DELETABLE, TYPE_OF_ENDPOINT, Store
 
 #: Roles a key may hold, as far as the sandbox distinguishes them.
 READ, SEARCH = "read", "search"
@@ -42,6 +59,15 @@ DEFAULT_TOKENS: Dict[str, Any] = {
     "nosearch-token": {READ},
 }
 LIST_MAX_PAGE_SIZE = {"users": 500, "teams": 500}
+#: Org lists answered from their own collection, in id order.
+ORG_LISTS = ("brands", "schedules", "cards", "routing/queues", "satisfaction", "snoozes", "spam/senders", "notifications")
+#: Largest pageSize of each per-conversation sub-list.
+CONVERSATION_SUBLISTS = {"events": 100, "forwards": 100, "times": 1000}
+#: Largest pageSize of each per-customer sub-list.
+CUSTOMER_SUBLISTS = {"drafts": 100, "merges": 100}
+AUDIT_DEFAULT_COUNT = 100
+AUDIT_MAX_COUNT = 1000
+_HEX24 = re.compile(r"[0-9a-fA-F]{24}")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 SEARCH_MAX_PAGE_SIZE = 500
@@ -91,7 +117,7 @@ class Options:
 class KustomerApi:
     """Answers one request: ``handle(method, path, params, headers, body) -> Reply``."""
 
-    def __init__(self, store: Store, renderer: Renderer, limits: RateLimits, options: Options, now_ms: Callable[[], int]) -> None:
+    def __init__(self, store: Store, renderer: OrgRenderer, limits: RateLimits, options: Options, now_ms: Callable[[], int]) -> None:
         self.store, self.renderer, self.limits, self.options, self.now_ms = store, renderer, limits, options, now_ms
         lists = "|".join(("users", "teams", "tags", "shortcuts", "klasses", "customers", "conversations", "messages", "notes", "companies"))
         singles = "|".join(("users", "teams", "tags", "shortcuts", "customers", "conversations", "messages", "notes", "companies"))
@@ -100,12 +126,20 @@ class KustomerApi:
             (re.compile(r"/v1/customers/archive/search"), ("POST",), SEARCH, lambda m, p, b: self.search(p, b, archive=True)),
             (re.compile(r"/v1/users/current"), ("GET",), READ, self.current_user),
             (re.compile(rf"/v1/({lists})"), ("GET",), READ, self.list_all),
+            (re.compile("/v1/(" + "|".join(re.escape(e) for e in ORG_LISTS) + ")"), ("GET",), READ, self.org_list),
+            (re.compile(r"/v1/routing/settings"), ("GET",), READ, self.routing_settings),
+            (re.compile(r"/v1/outboundAccounts"), ("GET",), READ, self.outbound_accounts),
+            (re.compile(r"/v1/slas"), ("GET",), READ, self.slas),
+            (re.compile(r"/v1/audit-logs"), ("GET",), READ, self.audit_logs),
+            (re.compile(r"/v1/metadata/([^/]+)"), ("GET",), READ, self.metadata),
             (re.compile(r"/v1/klasses/([^/]+)"), ("GET",), READ, self.klass_objects),
             (re.compile(r"/v1/klasses/([^/]+)/([^/]+)"), ("GET",), READ, self.kobject),
             (re.compile(r"/v1/(customers|companies)/([^/]+)/klasses/([^/]+)"), ("GET",), READ, self.owner_kobjects),
             (re.compile(r"/v1/customers/([^/]+)/(conversations|messages|notes)"), ("GET",), READ, self.customer_children),
+            (re.compile(r"/v1/customers/([^/]+)/(drafts|merges)"), ("GET",), READ, self.customer_sublist),
             (re.compile(r"/v1/companies/([^/]+)/customers"), ("GET",), READ, self.company_customers),
             (re.compile(r"/v1/conversations/([^/]+)/(messages|notes|attachments)"), ("GET",), READ, self.conversation_children),
+            (re.compile(r"/v1/conversations/([^/]+)/(events|forwards|times)"), ("GET",), READ, self.conversation_sublist),
             (re.compile(rf"/v1/({singles})/([^/]+)"), ("GET",), READ, self.single),
         ]
 
@@ -138,6 +172,17 @@ class KustomerApi:
             reply = self._error(exc)
         reply.headers.update(limit_headers)
         return reply
+
+    @staticmethod
+    def template(path: str) -> str:
+        """``path`` with ids (24 hex digits) as ``{id}`` and Klass names as ``{name}``: how requests are counted."""
+        parts = path.split("/")
+        for n, part in enumerate(parts):
+            if _HEX24.fullmatch(part):
+                parts[n] = "{id}"
+            elif n >= 3 and parts[n - 1] == "klasses" and part:
+                parts[n] = "{name}"
+        return "/".join(parts)
 
     def _route(self, path: str):
         for route in self.routes:
@@ -188,10 +233,18 @@ class KustomerApi:
     def _list_reply(self, path: str, params: Sequence[Tuple[str, str]], max_size: int, kind: str, indices: Sequence[int],
                     with_total: bool = False, include_attachments: bool = False) -> Reply:
         """One page of ``indices`` (already in list order) in Kustomer's list envelope."""
+        body, chosen = self._page(path, params, max_size, indices, lambda i: self.renderer.resource(kind, i), with_total)
+        if include_attachments:
+            body["included"] = [self.renderer.attachment(i, k) for i in chosen for k in range(self.renderer.attachment_count(i))]
+        return Reply(200, body)
+
+    def _page(self, path: str, params: Sequence[Tuple[str, str]], max_size: int, items: Sequence[Any],
+              render: Callable[[Any], Dict[str, Any]], with_total: bool = False) -> Tuple[Dict[str, Any], Sequence[Any]]:
+        """``(list envelope, chosen items)`` of one page of ``items`` (already in list order), rendered by ``render``."""
         page, size = self._paging(params, max_size)
-        chosen = indices[(page - 1) * size: page * size]
-        data = [self.renderer.resource(kind, i) for i in chosen]
-        total = len(indices)
+        chosen = items[(page - 1) * size: page * size]
+        data = [render(i) for i in chosen]
+        total = len(items)
         meta: Dict[str, Any] = {"page": page, "pageSize": size}
         links = {
             "self": self._link(path, page, size, params),
@@ -203,10 +256,12 @@ class KustomerApi:
             pages = math.ceil(total / size)
             meta.update(total=total, totalPages=pages)
             links["last"] = self._link(path, max(pages, 1), size, params)
-        body: Dict[str, Any] = {"meta": meta, "data": data, "links": links}
-        if include_attachments:
-            body["included"] = [self.renderer.attachment(i, k) for i in chosen for k in range(self.renderer.attachment_count(i))]
-        return Reply(200, body)
+        return {"meta": meta, "data": data, "links": links}, chosen
+
+    def _alive(self, kind: str, indices: Sequence[int]) -> Sequence[int]:
+        """``indices`` without soft-deleted objects (lists never show them)."""
+        coll = self.store.colls[kind]
+        return coll.alive(indices) if kind in DELETABLE and coll.deleted else indices
 
     def _index(self, kind: str, object_id: str) -> int:
         i = self.store.colls[kind].index_of(object_id)
@@ -244,8 +299,10 @@ class KustomerApi:
             status = values.get("status", "enabled")
             if status not in ("enabled", "disabled", "existing_only"):
                 raise ApiError(400, "invalid_parameter", "status must be enabled, disabled or existing_only", {"parameter": "status"})
-            if status == "disabled":
-                indices = []
+            if status != "existing_only":
+                names, off = self.store.klass_names, self.store.disabled_klasses
+                indices = [i for i in indices if (names[i % len(names)] in off) == (status == "disabled")]
+        indices = self._alive(kind, indices)
         indices = self._ordered(params, indices, kind in ("conversation", "message"))
         return self._list_reply(f"/v1/{endpoint}", params, LIST_MAX_PAGE_SIZE.get(endpoint, MAX_PAGE_SIZE), kind, indices,
                                 with_total=kind == "customer", include_attachments=kind == "message" and self._wants_attachments(params))
@@ -271,6 +328,7 @@ class KustomerApi:
                 raise ApiError(400, "invalid_parameter", exc.title, {"parameter": "fromDate"}) from None
             updated = self.store.colls["kobject"].updated
             indices = [i for i in indices if updated[i] >= since_ms]
+        indices = self._alive("kobject", indices)
         return self._list_reply(f"/v1/klasses/{name}", params, MAX_PAGE_SIZE, "kobject", indices)
 
     def kobject(self, match, params, body) -> Reply:
@@ -292,7 +350,7 @@ class KustomerApi:
         else:
             company_col = self.store.colls["customer"].rel["company"]
             owners = {c for c in range(len(company_col)) if company_col[c] == owner}
-        indices = [i for i in range(len(kobjects)) if klass_col[i] == klass and customer_col[i] in owners]
+        indices = self._alive("kobject", [i for i in range(len(kobjects)) if klass_col[i] == klass and customer_col[i] in owners])
         return self._list_reply(f"/v1/{owner_endpoint}/{owner_id}/klasses/{name}", params, MAX_PAGE_SIZE, "kobject", indices)
 
     def _conversations_of(self, customer: int) -> List[int]:
@@ -309,6 +367,7 @@ class KustomerApi:
         conversations = self._conversations_of(customer)
         kind = TYPE_OF_ENDPOINT[child]
         indices = conversations if kind == "conversation" else self._children_of_conversations(kind, set(conversations))
+        indices = self._alive(kind, indices)
         indices = self._ordered(params, indices, kind in ("conversation", "message"))
         return self._list_reply(f"/v1/customers/{customer_id}/{child}", params, MAX_PAGE_SIZE, kind, indices,
                                 include_attachments=kind == "message" and self._wants_attachments(params))
@@ -316,7 +375,7 @@ class KustomerApi:
     def company_customers(self, match, params, body) -> Reply:
         company = self._index("company", match.group(1))
         column = self.store.colls["customer"].rel["company"]
-        indices = [c for c in range(len(column)) if column[c] == company]
+        indices = self._alive("customer", [c for c in range(len(column)) if column[c] == company])
         return self._list_reply(f"/v1/companies/{match.group(1)}/customers", params, MAX_PAGE_SIZE, "customer", indices)
 
     def conversation_children(self, match, params, body) -> Reply:
@@ -327,9 +386,140 @@ class KustomerApi:
             messages = self._children_of_conversations("message", {conversation})
             return Reply(200, {"data": [self.renderer.attachment(i, k) for i in messages for k in range(self.renderer.attachment_count(i))]})
         kind = TYPE_OF_ENDPOINT[child]
-        indices = self._ordered(params, self._children_of_conversations(kind, {conversation}), kind == "message")
+        indices = self._ordered(params, self._alive(kind, self._children_of_conversations(kind, {conversation})), kind == "message")
         return self._list_reply(f"/v1/conversations/{conversation_id}/{child}", params, MAX_PAGE_SIZE, kind, indices,
                                 include_attachments=kind == "message" and self._wants_attachments(params))
+
+    # --- org lists ----------------------------------------------------------------------------
+    def org_list(self, match, params, body) -> Reply:
+        endpoint = match.group(1)
+        kind = TYPE_OF_ENDPOINT[endpoint]
+        return self._list_reply(f"/v1/{endpoint}", params, MAX_PAGE_SIZE, kind, range(len(self.store.colls[kind])))
+
+    def routing_settings(self, match, params, body) -> Reply:
+        """One routing setting per team, with the team's id."""
+        return self._list_reply("/v1/routing/settings", params, MAX_PAGE_SIZE, "routing_setting", range(len(self.store.colls["team"])))
+
+    def outbound_accounts(self, match, params, body) -> Reply:
+        self_link = "/v1/outboundAccounts" + ("?" + urlencode(list(params)) if params else "")
+        return Reply(200, {"meta": {}, "data": self.renderer.outbound_accounts(), "links": {"self": self_link}})
+
+    def slas(self, match, params, body) -> Reply:
+        versions = dict(params).get("versions")
+        if versions not in (None, "active", "all"):
+            raise ApiError(400, "invalid_parameter", "versions must be active or all", {"parameter": "versions"})
+        body, chosen = self._page("/v1/slas", params, MAX_PAGE_SIZE, range(len(self.store.colls["sla"])),
+                                  lambda i: self.renderer.resource("sla", i))
+        if versions == "all":
+            body["included"] = [self.renderer.resource("sla_version", v) for s in chosen for v in self.renderer.sla_versions_of(s)]
+        return Reply(200, body)
+
+    def metadata(self, match, params, body) -> Reply:
+        resource = match.group(1)
+        data = self.renderer.metadata(resource)
+        if data is None:
+            raise ApiError(404, "not_found", f"metadata {resource} not found")
+        return Reply(200, {"data": data})
+
+    # --- audit log -------------------------------------------------------------------------
+    def _audit_cursor(self, values: Mapping[str, str], name: str) -> Optional[int]:
+        if name not in values:
+            return None
+        i = self.store.colls["audit_log"].index_of(values[name])
+        if i is None:
+            raise ApiError(400, "invalid_parameter", f"{name} must be the id of an audit log", {"parameter": name})
+        return i
+
+    def _audit_instant(self, values: Mapping[str, str], name: str) -> Optional[int]:
+        if name not in values:
+            return None
+        try:
+            return parse_time_us(values[name])
+        except SearchError:
+            raise ApiError(400, "invalid_parameter", f"{name} must be an ISO-8601 date-time", {"parameter": name}) from None
+
+    def audit_logs(self, match, params, body) -> Reply:
+        """Newest first, one page of ``count`` entries between the cursors, within the filters.
+
+        ``filter[start] <= createdAt <= filter[end]`` (inclusive, compared at microseconds);
+        ``after < entry < before`` by id (entries sharing a millisecond are ordered by id). With
+        ``after`` alone the page is the ``count`` oldest entries newer than it; otherwise the
+        ``count`` newest. ``filter[objectType]``/``filter[objectId]`` narrow further.
+        """
+        values = dict(params)
+        try:
+            count = int(values.get("count", AUDIT_DEFAULT_COUNT))
+        except ValueError:
+            raise ApiError(400, "invalid_parameter", "count must be a positive integer", {"parameter": "count"}) from None
+        if not 1 <= count <= AUDIT_MAX_COUNT:
+            raise ApiError(400, "invalid_parameter", f"count must be between 1 and {AUDIT_MAX_COUNT}", {"parameter": "count"})
+        start_us, end_us = self._audit_instant(values, "filter[start]"), self._audit_instant(values, "filter[end]")
+        before, after = self._audit_cursor(values, "before"), self._audit_cursor(values, "after")
+        coll = self.store.colls["audit_log"]
+        created = coll.created
+        lo = 0 if start_us is None else bisect_left(created, -(-start_us // 1000))
+        hi = len(created) if end_us is None else bisect_right(created, end_us // 1000)
+        window: Sequence[int] = range(lo, max(lo, hi))
+        object_type, object_id = values.get("filter[objectType]"), values.get("filter[objectId]")
+        if object_id is not None and object_type is None:
+            raise ApiError(400, "invalid_parameter", "filter[objectId] requires filter[objectType]", {"parameter": "filter[objectId]"})
+        if object_type is not None:
+            t = AUDIT_OBJECT_TYPES.index(object_type) if object_type in AUDIT_OBJECT_TYPES else -1
+            target = self.store.colls[object_type].index_of(object_id) if t >= 0 and object_id is not None else None
+            types, objects = coll.rel["object_type"], coll.rel["object"]
+            window = [i for i in window if types[i] == t and (object_id is None or objects[i] == target)]
+        total = len(window)
+        # Positions in ``window`` (ascending index) of the entries between the cursors.
+        a = 0 if after is None else bisect_right(window, after)
+        b = len(window) if before is None else bisect_left(window, before)
+        b = max(a, b)
+        if after is not None and before is None:
+            first, last = a, min(b, a + count)
+        else:
+            first, last = max(a, b - count), b
+        chosen = list(window[first:last])[::-1]
+        filters = [(k, v) for k, v in params if k.startswith("filter[")]
+
+        def link(**cursor: Any) -> str:
+            return "/v1/audit-logs?" + urlencode([("count", count), *cursor.items(), *filters])
+
+        carried_after = {"after": values["after"]} if after is not None and before is not None else {}
+        links = {
+            "self": "/v1/audit-logs" + ("?" + urlencode(list(params)) if params else ""),
+            "first": link(),
+            "prev": link(after=coll.id_of(chosen[0])) if chosen and last < len(window) else None,
+            "next": link(before=coll.id_of(chosen[-1]), **carried_after) if chosen and first > a else None,
+        }
+        data = [self.renderer.resource("audit_log", i) for i in chosen]
+        return Reply(200, {"meta": {"count": count, "cursorCount": len(data), "total": total}, "data": data, "links": links})
+
+    # --- conversation sub-lists -------------------------------------------------------------
+    def conversation_sublist(self, match, params, body) -> Reply:
+        conversation_id, child = match.groups()
+        c = self._index("conversation", conversation_id)
+        items = self.renderer.conversation_items(child, c)
+        values = dict(params)
+        if child == "events":
+            items = self._ordered(params, items, True)
+            if values.get("name"):
+                wanted = set(values["name"].split(","))
+                items = [(oid, make) for oid, make in items if make()["attributes"]["name"] in wanted]
+            if values.get("changed"):
+                fields = set(values["changed"].split(","))
+                items = [(oid, make) for oid, make in items if fields & set(make()["attributes"]["changes"].get("attributes", {}))]
+        body, _ = self._page(f"/v1/conversations/{conversation_id}/{child}", params, CONVERSATION_SUBLISTS[child],
+                             items, lambda item: item[1]())
+        return Reply(200, body)
+
+    # --- customer sub-lists -----------------------------------------------------------------
+    def customer_sublist(self, match, params, body) -> Reply:
+        """A customer's drafts or merges, oldest first (rendered, not stored: see ``OrgRenderer.customer_items``)."""
+        customer_id, child = match.groups()
+        c = self._index("customer", customer_id)
+        items = self.renderer.customer_items(child, c)
+        body, _ = self._page(f"/v1/customers/{customer_id}/{child}", params, CUSTOMER_SUBLISTS[child],
+                             items, lambda item: item[1]())
+        return Reply(200, body)
 
     def search(self, params, body: bytes, archive: bool) -> Reply:
         page, size = self._paging(params, SEARCH_MAX_PAGE_SIZE)

@@ -14,6 +14,11 @@ What the data reproduces about real Kustomer orgs:
   breaks naive keyset pagination on ``updatedAt``.
 * Referential sanity: a conversation belongs to a customer created before it, a message or note to a
   conversation created before it, a kobject to a customer and a klass.
+* Soft deletes: about 2% of customers, conversations, companies, notes and kobjects are deleted
+  (``deletedAt`` no later than ``updatedAt``). One Klass (``warranty-claim``) is disabled.
+* Org configuration (brands, schedules, cards, queues, surveys, snooze options, SLAs and their
+  versions), a spam list, the key user's notifications of the last week, and an append-only audit
+  log (``max(50, records // 20)`` entries over the whole history, some sharing one millisecond).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from array import array
 from bisect import bisect_right
 from typing import Dict, List, Mapping, Optional, Sequence
 
-from .store import DAY_MS, Collection, Store
+from .store import DAY_MS, DELETABLE, Collection, Store
 
 #: Share of ``records`` per search context.
 SHARES = (
@@ -46,7 +51,21 @@ KLASSES = (
      ("planStr", "seatsNum", "renewsAt", "activeBool", "portalUrl")),
     ("return-request", "Return Request", "keyboard-return", "#d0021b", 0.1,
      ("rmaStr", "refundNum", "requestedAt", "approvedBool", "reasonTxt", "labelUrl")),
+    ("warranty-claim", "Warranty Claim", "shield-check", "#7ed321", 0.04,
+     ("claimStr", "coveredNum", "filedAt", "validBool")),
 )
+#: Klasses switched off by the org: not in ``GET /v1/klasses`` (default ``status=enabled``), but their
+#: kobjects remain in search.
+DISABLED_KLASSES = frozenset({"warranty-claim"})
+#: Sizes of the org-configuration lists (``sla_version`` follows from the SLAs, ``audit_log`` from
+#: ``records``).
+CONFIG_SIZES = {"brand": 3, "schedule": 4, "card": 5, "queue": 6, "satisfaction": 3, "snooze": 5, "spam_sender": 40,
+                "notification": 30, "sla": 3}
+#: Share of each deletable search context that is soft-deleted.
+DELETED_SHARE = 0.02
+#: Object types the audit log talks about, and its verbs (stored as indexes into these tuples).
+AUDIT_OBJECT_TYPES = ("conversation", "customer", "message", "company", "note")
+AUDIT_VERBS = ("create", "update", "delete")
 #: Bulk actions: this many objects of the type share one ``updatedAt``, ``days_ago`` before now.
 BURSTS = {"conversation": (520, 200)}
 
@@ -60,6 +79,8 @@ def type_counts(records: int) -> Dict[str, int]:
     counts = {kind: max(1, round(records * share)) for kind, share in SHARES}
     counts.update(LIST_SIZES)
     counts["klass"] = len(KLASSES)
+    counts.update(CONFIG_SIZES)
+    counts["audit_log"] = max(50, records // 20)
     return counts
 
 
@@ -69,6 +90,7 @@ def generate(store: Store, records: int, bursts: Optional[Mapping[str, Sequence[
     counts = type_counts(records)
     now = store.now0_ms
     store.klass_names = [k[0] for k in KLASSES]
+    store.disabled_klasses = set(DISABLED_KLASSES)
     colls = store.colls
     seed = store.seed
 
@@ -128,8 +150,77 @@ def generate(store: Store, records: int, bursts: Optional[Mapping[str, Sequence[
         _add_ties(random.Random(f"{seed}:{kind}:ties"), colls[kind])
     for kind, (size, days_ago) in bursts.items():
         _add_burst(random.Random(f"{seed}:{kind}:burst"), colls[kind], size, now - days_ago * DAY_MS)
+    for kind in DELETABLE:
+        _add_deletes(random.Random(f"{seed}:{kind}:deleted"), colls[kind])
+    _generate_config(store, counts)
+    store.conversation_updated0 = array("q", colls["conversation"].updated)
     for coll in colls.values():
         coll.build_keys()
+    store.generated = {kind: len(coll) for kind, coll in colls.items()}
+
+
+def _generate_config(store: Store, counts: Mapping[str, int]) -> None:
+    """Org configuration, spam list, notifications, SLA versions and the audit log."""
+    colls, seed, now = store.colls, store.seed, store.now0_ms
+    for kind in ("brand", "schedule", "card", "queue", "satisfaction", "snooze", "sla", "spam_sender"):
+        rng = random.Random(f"{seed}:{kind}")
+        n = counts[kind]
+        if kind == "spam_sender":
+            created = _created_times(rng, n, now)
+        else:
+            created = sorted(now - HISTORY_MS + int(rng.random() * 120 * DAY_MS) for _ in range(n))
+        _fill(colls[kind], created, _updated_times(rng, created, now))
+
+    # Notifications: Kustomer drops them after 7 days, so all are from the last week.
+    rng = random.Random(f"{seed}:notification")
+    created = sorted(now - GUARD_MS - int(rng.random() * 7 * DAY_MS) for _ in range(counts["notification"]))
+    _fill(colls["notification"], created, [min(now - GUARD_MS, c + int(rng.random() * 3_600_000)) for c in created])
+    colls["notification"].rel.update(user=array("l", [0] * len(created)))
+
+    # SLA versions: 1 to 3 per SLA, the first when the SLA was created, in creation order overall.
+    rng = random.Random(f"{seed}:sla_version")
+    slas = colls["sla"]
+    versions = []
+    for s in range(len(slas)):
+        t = slas.created[s]
+        for v in range(1, rng.randint(1, 3) + 1):
+            versions.append((t, s, v))
+            t += int(rng.random() * 300 * DAY_MS) + 1
+    versions.sort()
+    colls["sla_version"].rel.update(sla=array("l", [s for _, s, _ in versions]), version=array("l", [v for _, _, v in versions]))
+    _fill(colls["sla_version"], [t for t, _, _ in versions], [t for t, _, _ in versions])
+    slas.rel.update(versions=array("l", [sum(1 for _, s2, _ in versions if s2 == s) for s in range(len(slas))]))
+
+    # Audit log: spread over the history, about 8% sharing their millisecond with the previous entry.
+    rng = random.Random(f"{seed}:audit_log")
+    created = _created_times(rng, counts["audit_log"], now)
+    for j in range(1, len(created)):
+        if rng.random() < 0.08:
+            created[j] = created[j - 1]
+    if len(created) > 10:  # one bulk action: six entries at the same instant
+        k = len(created) // 2
+        created[k:k + 6] = [created[k]] * 6
+    audit = colls["audit_log"]
+    _fill(audit, created, created)
+    types = [int(rng.random() * len(AUDIT_OBJECT_TYPES)) for _ in created]
+    verbs = [0 if x < 0.25 else (1 if x < 0.96 else 2) for x in (rng.random() for _ in created)]
+    objects = []
+    for c, t, verb in zip(created, types, verbs):
+        target = colls[AUDIT_OBJECT_TYPES[t]].created
+        k = bisect_right(target, c)  # objects that existed by then; a create is of the newest of them
+        objects.append((k - 1 if verb == 0 else int(rng.random() * k)) if k else (0 if len(target) else -1))
+    audit.rel.update(object_type=array("l", types), object=array("l", objects), verb=array("l", verbs))
+
+
+def _add_deletes(rng: random.Random, coll: Collection) -> None:
+    """Soft-deletes about ``DELETED_SHARE`` of the objects; the deletion is usually their last change."""
+    n = len(coll)
+    if n < 10:
+        return
+    created, updated = coll.created, coll.updated
+    for i in rng.sample(range(n), max(1, round(n * DELETED_SHARE))):
+        at = updated[i] if rng.random() < 0.7 else created[i] + int((updated[i] - created[i]) * rng.random())
+        coll.deleted[i] = at
 
 
 def _created_times(rng: random.Random, n: int, now: int) -> List[int]:
@@ -215,15 +306,47 @@ def touch(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> L
 
     Kustomer stamps every change with a fresh ``updatedAt``, so an updated object jumps to the end of
     an ascending ``updatedAt`` sort (and from the archive back into live search).
+    Deleted objects are never picked (a touched object is one a search still returns).
     """
     kind, klass = store.resolve(name)
     coll = store.colls[kind]
     with store.lock:
-        pool = store.indices(kind, klass)
+        pool = coll.alive(store.indices(kind, klass)) if coll.deleted else store.indices(kind, klass)
         chosen = rng.sample(pool, min(n, len(pool)))
         for i in chosen:
             coll.set_updated(i, max(now_ms, coll.updated[i] + 1))
+            _record_change(store, kind, i, "update")
         return [coll.id_of(i) for i in chosen]
+
+
+def delete(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> List[str]:
+    """Soft-deletes ``n`` random objects that are not deleted yet (``deletedAt`` = ``updatedAt`` = now)."""
+    kind, klass = store.resolve(name)
+    if kind not in DELETABLE:
+        raise ValueError(f"{name} objects cannot be deleted in the sandbox")
+    coll = store.colls[kind]
+    with store.lock:
+        pool = coll.alive(store.indices(kind, klass))
+        chosen = rng.sample(pool, min(n, len(pool)))
+        for i in chosen:
+            coll.delete(i, max(now_ms, coll.updated[i] + 1))
+            _record_change(store, kind, i, "delete")
+        return [coll.id_of(i) for i in chosen]
+
+
+def _record_change(store: Store, kind: str, i: int, verb: str) -> None:
+    """What Kustomer records about a change: an audit-log entry and, for a conversation, an event.
+
+    Both are stamped with the object's new ``updatedAt`` (call with ``store.lock`` held).
+    """
+    at = store.colls[kind].updated[i]
+    if kind == "conversation":
+        name = "kustomer.conversation.create" if verb == "create" else "kustomer.conversation.update"
+        store.extra_events.setdefault(i, []).append((at, name))
+    if kind in AUDIT_OBJECT_TYPES:
+        audit = store.colls["audit_log"]
+        when = max(at, audit.created[-1] if len(audit) else 0)
+        audit.append(when, when, {"object_type": AUDIT_OBJECT_TYPES.index(kind), "object": i, "verb": AUDIT_VERBS.index(verb)})
 
 
 def create(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> List[str]:
@@ -246,10 +369,13 @@ def create(store: Store, name: str, n: int, now_ms: int, rng: random.Random) -> 
                 rels = {"customer": _random_index(rng, colls["customer"]),
                         "klass": klass if klass is not None else rng.randrange(len(store.klass_names))}
             i = coll.append(created, created, rels)
-            if kind == "conversation" and rels["customer"] >= 0:
-                customers = colls["customer"].rel
-                customers["last_conversation"][rels["customer"]] = i
-                customers["conversation_count"][rels["customer"]] += 1
+            if kind == "conversation":
+                store.conversation_updated0.append(created)
+                if rels["customer"] >= 0:
+                    customers = colls["customer"].rel
+                    customers["last_conversation"][rels["customer"]] = i
+                    customers["conversation_count"][rels["customer"]] += 1
+            _record_change(store, kind, i, "create")
             ids.append(coll.id_of(i))
     return ids
 

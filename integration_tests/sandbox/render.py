@@ -14,6 +14,10 @@ link-only ``{links: {self}}`` and to-many ``{data: [...]}``. Quirks reproduced o
 * a message's ``meta.to``/``cc``/``bcc`` are sometimes a string, sometimes an object, sometimes an
   array; some messages have ``relationships.attachments.data`` and ``relationships.shortcuts.data``.
 
+Soft-deleted customers, conversations, companies, notes and kobjects show ``deleted: true`` and a
+``deletedAt``; custom attribute keys come from ``CUSTOM_KEYS`` (and ``data.KLASSES``), the same
+tables ``GET /v1/metadata/{resource}`` is built from.
+
 Values not stored in the ``Store`` (names, emails, statuses, ...) come from a random generator seeded
 by the object's index (and, for the parts that change on update, its ``rev``), so a resource renders
 identically every time until the object is touched.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .data import KLASSES
 from .store import Store, stable_hash
@@ -71,8 +75,25 @@ ROLES = ("org.admin.read", "org.admin.spam.read", "org.permission.read", "org.us
          "org.permission.search.create", "org.permission.search.update",
          "org.permission.search_global.create", "org.permission.search_preview.create")
 
-#: Type tags of singleton families that objects point at (brands, SLAs, SLA versions, queues).
-_FAMILIES = {"brand": 2, "sla": 3, "sla_version": 3, "queue": 4, "role_group": 3}
+#: Type tags of singleton families that objects point at but no endpoint lists (role groups).
+_FAMILIES = {"role_group": 3}
+#: Suffix of a custom attribute key -> its type in ``GET /v1/metadata/{resource}``.
+SUFFIX_TYPES = (("Str", "string"), ("Txt", "text"), ("Num", "number"), ("At", "date"), ("Bool", "boolean"), ("Url", "url"))
+#: Values of the custom attributes that are drop-downs (metadata lists them as ``enumeration``).
+CUSTOM_ENUMS = {"tierStr": ("bronze", "silver", "gold", "platinum"), "industryStr": ("retail", "saas", "travel", "finance")}
+#: Custom attribute keys each resource may carry (each object has about 70% of them). KObject keys are
+#: in ``data.KLASSES``. ``GET /v1/metadata/{resource}`` is generated from these tables.
+CUSTOM_KEYS = {
+    "customer": ("tierStr", "totalSpentNum", "lastOrderAt", "vipBool", "notesTxt", "profileUrl"),
+    "company": ("industryStr", "employeesNum", "renewalAt", "partnerBool"),
+    "conversation": ("orderNumberStr", "refundAmountNum", "followUpAt", "escalatedBool", "reasonTxt", "recordingUrl"),
+    "message": (),
+}
+
+
+def suffix_type(key: str) -> str:
+    """The metadata type of a custom attribute key, from its suffix (``totalSpentNum`` -> number)."""
+    return next(kind for suffix, kind in SUFFIX_TYPES if key.endswith(suffix))
 
 
 def iso(ms: int) -> str:
@@ -89,7 +110,13 @@ class Renderer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._base = {kind: stable_hash("render", store.seed, kind) * 10**12 for kind in list(store.colls) + ["attachment"]}
+        self._base = {kind: stable_hash("render", store.seed, kind) * 10**12
+                      for kind in list(store.colls) + ["attachment", "event", "forward", "time", "routing_setting", "draft", "customer_merge"]}
+        versions = store.colls["sla_version"]
+        #: SLA index -> its version indexes (oldest first); versions never change while serving.
+        self._sla_versions: Dict[int, List[int]] = {}
+        for v in range(len(versions)):
+            self._sla_versions.setdefault(versions.rel["sla"][v], []).append(v)
         self._family_ids = {
             family: ["%08x%06x%010x" % ((store.now0_ms // 1000) - 4 * 365 * 86400, stable_hash("fam", store.seed, family) & 0xFFFFFF, k)
                      for k in range(count)]
@@ -122,6 +149,21 @@ class Renderer:
 
     def _family(self, family: str, rng: random.Random) -> str:
         return rng.choice(self._family_ids[family])
+
+    def _sla_pick(self, rng: random.Random) -> Tuple[Optional[str], Optional[str], int]:
+        """``(sla id, sla_version id, version number)`` of an SLA that applied to an object."""
+        slas = self.store.colls["sla"]
+        if not len(slas):
+            return None, None, 0
+        s = rng.randrange(len(slas))
+        v = rng.choice(self._sla_versions.get(s) or [-1])
+        versions = self.store.colls["sla_version"]
+        return slas.id_of(s), (versions.id_of(v) if v >= 0 else None), (versions.rel["version"][v] if v >= 0 else 1)
+
+    def _deletion(self, kind: str, i: int) -> Dict[str, Any]:
+        """``deleted`` and ``deletedAt`` of a deletable object."""
+        at = self.store.colls[kind].deleted.get(i)
+        return {"deleted": at is not None, "deletedAt": iso(at) if at is not None else None}
 
     def _common(self, kind: str, i: int) -> Dict[str, Any]:
         coll = self.store.colls[kind]
@@ -241,14 +283,14 @@ class Renderer:
             "lastMessageIn": {"sentAt": iso(last_activity), "channel": rng.choice(CHANNELS)} if counts else {},
             "lastMessageOut": {"sentAt": iso(last_activity)} if counts and vr.random() < 0.7 else {},
             "lastMessageUnrespondedTo": {"sentAt": iso(last_activity)} if counts and vr.random() < 0.2 else {},
-            "deleted": False,
+            **self._deletion("customer", i),
             "tags": self._picks(vr, "tag", 3) if vr.random() < 0.3 else [],
-            "custom": self._custom(rng, vr, (("tierStr", lambda r: r.choice(("bronze", "silver", "gold", "platinum"))),
-                                             ("totalSpentNum", lambda r: round(r.random() * 5000, 2)),
-                                             ("lastOrderAt", lambda r: iso(created + int((updated - created) * r.random()))),
-                                             ("vipBool", lambda r: r.random() < 0.1),
-                                             ("notesTxt", lambda r: r.choice(SENTENCES)),
-                                             ("profileUrl", lambda r: f"https://admin.example.com/customers/{oid}"))),
+            "custom": self._custom(rng, vr, "customer", {"tierStr": lambda r: r.choice(CUSTOM_ENUMS["tierStr"]),
+                                                         "totalSpentNum": lambda r: round(r.random() * 5000, 2),
+                                                         "lastOrderAt": lambda r: iso(created + int((updated - created) * r.random())),
+                                                         "vipBool": lambda r: r.random() < 0.1,
+                                                         "notesTxt": lambda r: r.choice(SENTENCES),
+                                                         "profileUrl": lambda r: f"https://admin.example.com/customers/{oid}"}),
             "progressiveStatus": vr.choice(("open", "done", "snoozed")) if counts else None,
             "verified": rng.random() < 0.4,
             "rev": coll.rev[i],
@@ -281,10 +323,14 @@ class Renderer:
         return self._envelope("customer", oid, attributes, relationships, f"/v1/customers/{oid}")
 
     @staticmethod
-    def _custom(rng: random.Random, vr: random.Random, fields) -> Dict[str, Any]:
-        """Custom attributes: which keys an object has is fixed; ``Num``/``At``/``Bool`` values change on update."""
+    def _custom(rng: random.Random, vr: random.Random, resource: str, makers: Dict[str, Any]) -> Dict[str, Any]:
+        """Custom attributes: which keys an object has is fixed; ``Num``/``At``/``Bool`` values change on update.
+
+        The keys are ``CUSTOM_KEYS[resource]`` (the metadata endpoint lists the same ones).
+        """
         out = {}
-        for name, make in fields:
+        for name in CUSTOM_KEYS[resource]:
+            make = makers[name]
             if rng.random() < 0.7:
                 out[name] = make(vr if name.endswith(("Num", "At", "Bool")) else rng)
         return out
@@ -312,11 +358,11 @@ class Renderer:
             "urls": [{"url": f"https://www.{domain}", "type": "website"}],
             "locations": [{"type": "work", "address": f"{rng.randint(1, 999)} {rng.choice(STREETS)}, {city[0]}, {city[1]} {city[3]}, {city[2]}"}] if rng.random() < 0.6 else [],
             "tags": self._picks(vr, "tag", 2) if vr.random() < 0.3 else [],
-            "custom": self._custom(rng, vr, (("industryStr", lambda r: r.choice(("retail", "saas", "travel", "finance"))),
-                                             ("employeesNum", lambda r: r.randint(1, 20000)),
-                                             ("renewalAt", lambda r: iso(coll.updated[i] + int(r.random() * 365 * 86_400_000))),
-                                             ("partnerBool", lambda r: r.random() < 0.2))),
-            "deleted": False,
+            "custom": self._custom(rng, vr, "company", {"industryStr": lambda r: r.choice(CUSTOM_ENUMS["industryStr"]),
+                                                        "employeesNum": lambda r: r.randint(1, 20000),
+                                                        "renewalAt": lambda r: iso(coll.updated[i] + int(r.random() * 365 * 86_400_000)),
+                                                        "partnerBool": lambda r: r.random() < 0.2}),
+            **self._deletion("company", i),
             "rev": coll.rev[i],
             **self._common("company", i),
         }
@@ -339,7 +385,7 @@ class Renderer:
         first_out = first_in + rng.randint(60_000, 86_400_000) if outbound else None
         last_activity = max(created, updated - int(vr.random() * min(updated - created, 3_600_000)))
         ended = status == "done"
-        sla_id = self._family("sla", rng)
+        sla_id, sla_version_id, sla_version = self._sla_pick(rng)
         breached = vr.random() < 0.15
         assigned_users = self._picks(vr, "user", 1)
         attributes = {
@@ -380,18 +426,18 @@ class Renderer:
             "outboundMessageCount": outbound,
             "inboundMessageCount": inbound,
             "priority": rng.randint(1, 5),
-            "custom": self._custom(rng, vr, (("orderNumberStr", lambda r: f"#{r.randint(1000, 99999)}"),
-                                             ("refundAmountNum", lambda r: round(r.random() * 300, 2)),
-                                             ("followUpAt", lambda r: iso(updated + int(r.random() * 7 * 86_400_000))),
-                                             ("escalatedBool", lambda r: r.random() < 0.1),
-                                             ("reasonTxt", lambda r: r.choice(SENTENCES)),
-                                             ("recordingUrl", lambda r: f"https://calls.example.com/{oid}.mp3"))),
+            "custom": self._custom(rng, vr, "conversation", {"orderNumberStr": lambda r: f"#{r.randint(1000, 99999)}",
+                                                             "refundAmountNum": lambda r: round(r.random() * 300, 2),
+                                                             "followUpAt": lambda r: iso(updated + int(r.random() * 7 * 86_400_000)),
+                                                             "escalatedBool": lambda r: r.random() < 0.1,
+                                                             "reasonTxt": lambda r: r.choice(SENTENCES),
+                                                             "recordingUrl": lambda r: f"https://calls.example.com/{oid}.mp3"}),
             "totalOpen": {"businessTime": rng.randint(0, 10**7), "time": rng.randint(0, 10**8)},
             "totalDone": {"businessTime": rng.randint(0, 10**7), "time": rng.randint(0, 10**8)} if ended else {},
             "totalSnooze": {"time": rng.randint(0, 10**7)} if status == "snoozed" else {},
             "sla": {
                 "id": sla_id,
-                "version": 1 + rng.randint(0, 2),
+                "version": sla_version,
                 "name": rng.choice(("Standard", "VIP", "Social")),
                 "breached": breached,
                 "status": "breached" if breached else ("satisfied" if ended else "active"),
@@ -410,19 +456,19 @@ class Renderer:
             "locale": rng.choice(LOCALES),
             "importedAt": iso(created) if rng.random() < 0.05 else None,
             "externalId": f"zd-{rng.randint(10**6, 10**7)}" if rng.random() < 0.05 else None,
-            "deleted": False,
+            **self._deletion("conversation", i),
         }
         customer = coll.rel["customer"][i]
         relationships = {
             "messages": {"links": {"self": f"/v1/conversations/{oid}/messages"}},
             "org": self._org(),
             "customer": self._ref("customer", self._id("customer", customer), "customers"),
-            "brand": self._ref("brand", self._family("brand", rng), "brands"),
+            "brand": self._ref("brand", self._pick(rng, "brand"), "brands"),
             "createdBy": self._user_ref(rng),
             "modifiedBy": self._user_ref(vr),
             "sla": self._ref("sla", sla_id, "slas"),
-            "slaVersion": self._ref("sla_version", self._family("sla_version", rng), "slas/versions"),
-            "queue": self._ref("queue", self._family("queue", rng), "routing/queues"),
+            "slaVersion": self._ref("sla_version", sla_version_id, "slas/versions"),
+            "queue": self._ref("queue", self._pick(rng, "queue"), "routing/queues"),
         }
         if ended:
             relationships["endedBy"] = self._user_ref(vr)
@@ -521,7 +567,7 @@ class Renderer:
             "body": body,
             **self._common("note", i),
             "createdByTeams": self._picks(rng, "team", 1),
-            "deleted": False,
+            **self._deletion("note", i),
             "externalId": None,
         }
         relationships = {
@@ -567,6 +613,7 @@ class Renderer:
             **self._common("kobject", i),
             "roleGroupVersions": [],
             "attribution": {"source": rng.choice(("api", "integration", "workflow"))},
+            **self._deletion("kobject", i),
         }
         klass_id = self._id("klass", klass)
         relationships = {
@@ -663,16 +710,16 @@ class Renderer:
         rng = self._rng("klass", i)
         oid = coll.id_of(i)
         name, display, icon, color, _share, fields = KLASSES[i % len(KLASSES)]
-        kinds = {"Str": "string", "Num": "number", "At": "date", "Bool": "boolean", "Url": "url", "Txt": "text"}
         attributes = {
             "name": name,
             "displayName": display,
             "icon": icon,
             "color": color,
-            "status": "enabled",
+            "status": "disabled" if name in self.store.disabled_klasses else "enabled",
+            "appDisabled": False,
             "mixins": [],
             "description": f"{display} records synced from the store",
-            "attributes": {f: {"displayName": f, "type": next(v for k, v in kinds.items() if f.endswith(k))} for f in fields},
+            "attributes": {f: {"displayName": f, "type": suffix_type(f)} for f in fields},
             **self._common("klass", i),
         }
         return self._envelope("klass", oid, attributes, self._audit(rng), f"/v1/klasses/{oid}")

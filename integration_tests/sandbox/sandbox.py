@@ -5,6 +5,11 @@ It ties the pieces together: the generated org (``data``/``store``), the JSON:AP
 the HTTP server (``server``). It also gives tests what only the simulator knows (the ground truth):
 every id per context, the means to update or create objects while a client reads, and a log of the
 requests it answered. The same ground truth is served without auth under ``/__sandbox/``.
+
+Deleted objects: ``ids(context)`` is what a search without ``includeDeleted`` returns over live plus
+archive (soft-deleted objects left out); ``ids(context, include_deleted=True)`` adds them and
+``deleted_ids(context)`` lists only them. ``ids_of_list(endpoint)`` is what a client paging through
+that GET list with its default parameters collects.
 """
 
 from __future__ import annotations
@@ -21,10 +26,25 @@ from . import data
 from .api import DEFAULT_TOKENS, KustomerApi, Options, Reply, error_body
 from .faults import FaultPlan
 from .ratelimit import RateLimits
-from .render import Renderer, iso
+from .render import iso
+from .render_org import OrgRenderer
 from .search import ARCHIVE_AGE_MS, parse_time_us
 from .server import SandboxHTTPServer
-from .store import ENDPOINT_OF, LIST_TYPES, QUERY_CONTEXTS, Store
+from .store import CONFIG_TYPES, DELETABLE, ENDPOINT_OF, LIST_TYPES, QUERY_CONTEXTS, Store
+
+#: Every paginated GET list with ids, as ``ids_of_list`` and ``/__sandbox/ground_truth`` name them.
+LIST_ENDPOINTS = ("users", "teams", "tags", "shortcuts", "klasses", "brands", "schedules", "cards", "routing/queues",
+                  "routing/settings", "satisfaction", "snoozes", "spam/senders", "notifications", "slas", "slas/versions",
+                  "audit-logs")
+#: Other names tests (or stream names) may use for those lists.
+LIST_ALIASES = {"business_schedules": "schedules", "queues": "routing/queues", "routing_queues": "routing/queues",
+                "team_routing_settings": "routing/settings", "routing_settings": "routing/settings",
+                "satisfactions": "satisfaction", "spam_senders": "spam/senders", "sla_versions": "slas/versions",
+                "audit_logs": "audit-logs"}
+#: Conversation sub-lists served under ``/v1/conversations/{id}/``.
+CONVERSATION_CHILDREN = ("events", "forwards", "times")
+#: Customer sub-lists served under ``/v1/customers/{id}/``.
+CUSTOMER_CHILDREN = ("drafts", "merges")
 
 DEFAULT_RECORDS = 4000
 
@@ -50,6 +70,9 @@ class Sandbox:
     current time); the sandbox clock then runs forward from ``now`` in real time (or stays put with
     ``frozen_clock=True``). Rate limits are off unless ``org_rpm``/``search_rpm`` are given; faults
     are off unless ``fault_rate``, ``fault_at`` or ``inject_fault`` ask for them.
+
+    Mutations while serving: ``touch`` (update), ``create`` and ``delete`` (soft delete). Each one also
+    appends an audit-log entry and, for a conversation, an event stamped with its new ``updatedAt``.
     """
 
     def __init__(
@@ -101,7 +124,7 @@ class Sandbox:
         data.generate(self.store, self.records, bursts)
         self.generation_seconds = time.perf_counter() - started
 
-        self.renderer = Renderer(self.store)
+        self.renderer = OrgRenderer(self.store)
         self.options = Options(
             tokens=dict(DEFAULT_TOKENS if tokens is None else tokens),
             error_format=error_format,
@@ -118,8 +141,10 @@ class Sandbox:
         #: status sent, or ``"reset"``/``"timeout"`` when the connection was dropped instead.
         self.request_log: List[Tuple[str, str, Any]] = []
         #: ``requests`` (API requests received), ``status:<code>``, ``fault:<kind>``, ``rate_limited``,
-        #: ``search`` (search requests), ``mutations:touch``/``mutations:create``.
+        #: ``search`` (search requests), ``mutations:touch``/``mutations:create``/``mutations:delete``.
         self.counters: Counter = Counter()
+        #: ``"<METHOD> <path template>"`` -> API requests received (see ``requests_by_path``).
+        self._by_path: Counter = Counter()
         self._request_number = 0
         self._counter_lock = threading.Lock()
         self._mutation_rng = random.Random(f"mutations:{self.seed}")
@@ -187,13 +212,124 @@ class Sandbox:
         """Search contexts: customer, conversation, message, note, kobject, company, kobject_<klass>."""
         return self.store.contexts()
 
-    def ids(self, context: str) -> set:
-        """Ids of every object of a search context (live and archive)."""
-        return self.store.ids(context)
+    def ids(self, context: str, include_deleted: bool = False) -> set:
+        """Ids of every object of a search context (live and archive).
 
-    def ids_of_list(self, endpoint: str) -> set:
-        """Ids of every object of a list endpoint: users, teams, tags, shortcuts, klasses."""
-        return self.store.ids(endpoint)
+        Without ``include_deleted`` this is exactly what search answers without ``includeDeleted``
+        (soft-deleted objects left out); with it, what search answers with ``"includeDeleted": true``.
+        """
+        return self.store.ids(context, include_deleted=include_deleted)
+
+    def deleted_ids(self, context: str) -> set:
+        """Ids of the soft-deleted objects of a search context."""
+        return self.store.deleted_ids(context)
+
+    def _list_indices(self, endpoint: str, status: str = "enabled") -> Tuple[str, List[int]]:
+        """``(type, indexes)`` behind a GET list, in list order (``routing/settings`` are teams)."""
+        endpoint = LIST_ALIASES.get(endpoint, endpoint)
+        if endpoint not in LIST_ENDPOINTS:
+            raise KeyError(f"unknown list endpoint {endpoint!r}; expected one of {', '.join(LIST_ENDPOINTS)}")
+        if endpoint == "routing/settings":
+            return "team", list(range(len(self.store.colls["team"])))
+        kind, _ = self.store.resolve(endpoint)
+        indices = list(range(len(self.store.colls[kind])))
+        if kind == "klass" and status != "existing_only":
+            names, off = self.store.klass_names, self.store.disabled_klasses
+            indices = [i for i in indices if (names[i % len(names)] in off) == (status == "disabled")]
+        return kind, indices
+
+    def ids_of_list(self, endpoint: str, status: str = "enabled") -> set:
+        """Ids a client collects from a GET list with default parameters.
+
+        ``endpoint`` is one of ``LIST_ENDPOINTS`` (users, teams, tags, shortcuts, klasses, brands,
+        schedules, cards, routing/queues, routing/settings (= team ids), satisfaction, snoozes,
+        spam/senders, notifications, slas, slas/versions (the sla_version ids ``versions=all``
+        includes), audit-logs) or an alias in ``LIST_ALIASES``. ``status`` applies to klasses
+        (enabled by default, like the API; disabled; existing_only = all).
+        """
+        with self.store.lock:
+            kind, indices = self._list_indices(endpoint, status)
+            coll = self.store.colls[kind]
+            return {coll.id_of(i) for i in indices}
+
+    def sla_version_ids(self, sla_id: Optional[str] = None) -> List[str]:
+        """Ids of the versions of one SLA (oldest first), or of every SLA."""
+        slas, versions = self.store.colls["sla"], self.store.colls["sla_version"]
+        wanted = range(len(slas)) if sla_id is None else [slas.index_of(sla_id)]
+        return [versions.id_of(v) for s in wanted if s is not None for v in self.renderer.sla_versions_of(s)]
+
+    def outbound_account_keys(self) -> set:
+        """``(channel, account)`` of every outbound account (they have no id)."""
+        return {(a["attributes"]["channel"], a["attributes"]["account"]) for a in self.renderer.outbound_accounts()}
+
+    def audit_log_ids(self, start: TimeLike = None, end: TimeLike = None) -> List[str]:
+        """Audit-log ids newest first (ties: higher id first) with ``start <= createdAt <= end`` (inclusive)."""
+        coll = self.store.colls["audit_log"]
+        lo_ms = None if start is None else (-(-parse_time_us(start) // 1000) if isinstance(start, str) else _to_ms(start))
+        hi_ms = None if end is None else _to_ms(end)
+        with self.store.lock:
+            return [coll.id_of(i) for i in range(len(coll) - 1, -1, -1)
+                    if (lo_ms is None or coll.created[i] >= lo_ms) and (hi_ms is None or coll.created[i] <= hi_ms)]
+
+    def conversation_children_ids(self, child: str, conversation_ids: Optional[Iterable[str]] = None,
+                                  with_created_at: bool = False) -> Dict[str, Any]:
+        """``{conversation id: [ids oldest first]}`` (or ``{id: createdAt}``) of events, forwards or times.
+
+        With ``conversation_ids`` every given conversation is a key (unknown ids raise KeyError); without,
+        only the conversations that have at least one item are.
+        """
+        if child not in CONVERSATION_CHILDREN:
+            raise KeyError(f"child must be one of {', '.join(CONVERSATION_CHILDREN)}")
+        coll = self.store.colls["conversation"]
+        out: Dict[str, Any] = {}
+        with self.store.lock:
+            if conversation_ids is None:
+                pairs = [(coll.id_of(c), c) for c in range(len(coll))]
+            else:
+                pairs = []
+                for cid in conversation_ids:
+                    c = coll.index_of(cid)
+                    if c is None:
+                        raise KeyError(f"unknown conversation {cid}")
+                    pairs.append((cid, c))
+            for cid, c in pairs:
+                items = self.renderer.conversation_items(child, c)
+                if conversation_ids is None and not items:
+                    continue
+                if with_created_at:
+                    out[cid] = {oid: make()["attributes"]["createdAt"] for oid, make in items}
+                else:
+                    out[cid] = [oid for oid, _ in items]
+        return out
+
+    def customer_children_ids(self, child: str, customer_ids: Optional[Iterable[str]] = None) -> set:
+        """Ids of the drafts or merges (``child``) of the given customers, or of every customer.
+
+        This is what a client collects from ``GET /v1/customers/{id}/<child>`` for each customer.
+        Soft-deleted customers count too (their sub-lists are still served); unknown ids raise KeyError.
+        """
+        if child not in CUSTOMER_CHILDREN:
+            raise KeyError(f"child must be one of {', '.join(CUSTOMER_CHILDREN)}")
+        coll = self.store.colls["customer"]
+        with self.store.lock:
+            if customer_ids is None:
+                indices: Iterable[int] = range(len(coll))
+            else:
+                indices = []
+                for cid in customer_ids:
+                    c = coll.index_of(cid)
+                    if c is None:
+                        raise KeyError(f"unknown customer {cid}")
+                    indices.append(c)
+            return {oid for c in indices for oid, _ in self.renderer.customer_items(child, c)}
+
+    def metadata(self, resource: str) -> Optional[Dict[str, Any]]:
+        """``GET /v1/metadata/{resource}``'s ``data`` (None for an unknown resource)."""
+        return self.renderer.metadata(resource)
+
+    def metadata_resources(self) -> List[str]:
+        """Resources the metadata endpoint knows: company, conversation, customer, message, kobject.<klass>."""
+        return self.renderer.metadata_resources()
 
     def record(self, context: str, object_id: str) -> Optional[Dict[str, Any]]:
         """The resource exactly as the API renders it now (None for an unknown id)."""
@@ -206,25 +342,49 @@ class Sandbox:
         ms = self.store.updated_at_ms(context, object_id)
         return None if ms is None else iso(ms)
 
-    def ground_truth(self, context: Optional[str] = None, with_updated_at: bool = False) -> Dict[str, Any]:
-        """``{context or endpoint: [ids...]}`` (or ``{id: updatedAt}`` maps), sorted by id."""
-        names = [context] if context else self.contexts() + [ENDPOINT_OF[k] for k in LIST_TYPES]
+    def ground_truth(self, context: Optional[str] = None, with_updated_at: bool = False, include_deleted: bool = False) -> Dict[str, Any]:
+        """``{context or endpoint: [ids...]}`` (or ``{id: updatedAt}`` maps), sorted by id.
+
+        Contexts follow ``ids`` (soft-deleted objects only with ``include_deleted``), list endpoints
+        ``ids_of_list``. For SLAs, SLA versions and audit logs the time is ``createdAt`` (they have
+        no ``updatedAt``). Without ``context``, the answer also has ``deleted`` (``{context: [ids]}``),
+        ``outboundAccounts`` (``[[channel, account], ...]``) and ``metadata`` (``{resource: [keys]}``).
+        """
+        names = [context] if context else self.contexts() + list(LIST_ENDPOINTS)
         out: Dict[str, Any] = {}
         with self.store.lock:
             for name in names:
-                kind, klass = self.store.resolve(name)
+                if LIST_ALIASES.get(name, name) in LIST_ENDPOINTS:
+                    kind, indices = self._list_indices(name)
+                else:
+                    kind, klass = self.store.resolve(name)
+                    indices = self.store.indices(kind, klass)
+                    if not include_deleted:
+                        indices = self.store.colls[kind].alive(indices)
                 coll = self.store.colls[kind]
-                indices = self.store.indices(kind, klass)
                 if with_updated_at:
                     out[name] = {coll.id_of(i): iso(coll.updated[i]) for i in indices}
                 else:
                     out[name] = [coll.id_of(i) for i in indices]
+            if not context:
+                out["deleted"] = {ctx: sorted(self.deleted_ids(ctx)) for ctx in self.contexts()}
+                out["outboundAccounts"] = sorted(list(key) for key in self.outbound_account_keys())
+                out["metadata"] = {r: sorted(self.metadata(r)["attributes"]["properties"]) for r in self.metadata_resources()}
         return out
 
     def touch(self, context: str, n: int = 1) -> List[str]:
         """Updates ``n`` random existing objects (``updatedAt`` = now, ``rev`` + 1); returns their ids."""
         ids = data.touch(self.store, context, n, self.now_ms(), self._mutation_rng)
         self.counters["mutations:touch"] += len(ids)
+        return ids
+
+    def delete(self, context: str, n: int = 1) -> List[str]:
+        """Soft-deletes ``n`` random objects (``deletedAt`` = ``updatedAt`` = now); returns their ids.
+
+        Only customers, conversations, companies, notes and kobjects can be deleted.
+        """
+        ids = data.delete(self.store, context, n, self.now_ms(), self._mutation_rng)
+        self.counters["mutations:delete"] += len(ids)
         return ids
 
     def create(self, context: str, n: int = 1) -> List[str]:
@@ -246,7 +406,28 @@ class Sandbox:
 
     def clear_log(self) -> None:
         self.request_log.clear()
-        self.counters.clear()
+        with self._counter_lock:
+            self.counters.clear()
+            self._by_path.clear()
+
+    def requests_by_path(self, reset: bool = False) -> Dict[str, int]:
+        """API requests received since the start or the last reset, by ``"<METHOD> <path template>"``.
+
+        Ids in paths are ``{id}`` and Klass names ``{name}`` (``"GET /v1/conversations/{id}/events"``,
+        ``"GET /v1/klasses/{name}"``); query strings are dropped. Every request counts, whatever its
+        answer (faults and 429s included); admin requests do not. ``reset=True`` reads and zeroes
+        the counts at once.
+        """
+        with self._counter_lock:
+            counts = dict(self._by_path)
+            if reset:
+                self._by_path.clear()
+        return counts
+
+    def reset_requests(self) -> None:
+        """Zeroes ``requests_by_path`` (``counters`` and ``request_log`` are left alone)."""
+        with self._counter_lock:
+            self._by_path.clear()
 
     # --- used by the HTTP server ------------------------------------------------------------
     def begin_request(self) -> Tuple[int, Optional[str]]:
@@ -258,7 +439,9 @@ class Sandbox:
 
     def log_request(self, method: str, target: str, status: Any, fault: Optional[str]) -> None:
         self.request_log.append((method, target, status))
+        path = target.split("?")[0]
         with self._counter_lock:
+            self._by_path[f"{method} {self.api.template(path)}"] += 1
             self.counters[f"status:{status}"] += 1
             if fault:
                 self.counters[f"fault:{fault}"] += 1
@@ -302,12 +485,21 @@ class Sandbox:
         except ValueError:
             return Reply(400, error_body(400, "bad_request", "Request body is not valid JSON"))
         routes = {
-            ("GET", "/__sandbox/ground_truth"): lambda: self.ground_truth(values.get("context"), values.get("updated") in ("1", "true")),
+            ("GET", "/__sandbox/ground_truth"): lambda: self.ground_truth(values.get("context"), values.get("updated") in ("1", "true"),
+                                                                          values.get("include_deleted") in ("1", "true")),
+            ("GET", "/__sandbox/conversation_children"): lambda: self.conversation_children_ids(
+                values["child"], [i for i in values["ids"].split(",") if i] if "ids" in values else None, values.get("created") in ("1", "true")),
+            ("GET", "/__sandbox/customer_children"): lambda: {"ids": sorted(self.customer_children_ids(
+                values["child"], [i for i in values["ids"].split(",") if i] if "ids" in values else None))},
+            ("GET", "/__sandbox/audit_logs"): lambda: {"ids": self.audit_log_ids(values.get("start"), values.get("end"))},
+            ("GET", "/__sandbox/metadata"): lambda: {"data": self.metadata(values["resource"])},
+            ("GET", "/__sandbox/requests"): lambda: self.requests_by_path(values.get("reset") in ("1", "true")),
             ("GET", "/__sandbox/stats"): self._stats,
             ("GET", "/__sandbox/log"): lambda: {"requests": [list(entry) for entry in self.request_log]},
             ("GET", "/__sandbox/record"): lambda: {"data": self.record(values["context"], values["id"])},
             ("POST", "/__sandbox/touch"): lambda: {"context": payload["context"], "ids": self.touch(payload["context"], int(payload.get("n", 1)))},
             ("POST", "/__sandbox/create"): lambda: {"context": payload["context"], "ids": self.create(payload["context"], int(payload.get("n", 1)))},
+            ("POST", "/__sandbox/delete"): lambda: {"context": payload["context"], "ids": self.delete(payload["context"], int(payload.get("n", 1)))},
             ("POST", "/__sandbox/faults"): lambda: self._admin_faults(payload),
             ("POST", "/__sandbox/limits"): lambda: self._admin_limits(payload),
             ("POST", "/__sandbox/clear_log"): lambda: (self.clear_log(), {"ok": True})[1],
@@ -326,7 +518,9 @@ class Sandbox:
         return {
             "now": iso(self.now_ms()),
             "archiveCutoff": self.archive_cutoff(),
-            "counts": {name: len(self.store.colls[self.store.resolve(name)[0]]) for name in list(QUERY_CONTEXTS) + [ENDPOINT_OF[k] for k in LIST_TYPES]},
+            "counts": {name: len(self.store.colls[self.store.resolve(name)[0]])
+                       for name in list(QUERY_CONTEXTS) + [ENDPOINT_OF[k] for k in LIST_TYPES + CONFIG_TYPES]},
+            "deleted": {kind: len(self.store.colls[kind].deleted) for kind in DELETABLE},
             "counters": dict(self.counters),
             "generationSeconds": round(self.generation_seconds, 3),
         }

@@ -16,6 +16,7 @@ Kustomer behaviours reproduced:
 * ``sort``: ``[{"<ctx>_<attribute>": "asc"|"desc"}, ...]``; equal values are ordered by id, in the
   direction of the first sort key. Without a sort the newest ``updatedAt`` comes first.
 * ``/search`` sees only objects updated in the last 730 days; ``/archive/search`` only older ones.
+* Soft-deleted objects are left out unless the body has ``"includeDeleted": true``.
 
 Efficiency: ``updatedAt`` ranges found at the top level of ``and`` (and the live/archive split) are
 answered by bisecting the collection's sorted keys, so an incremental query over a million objects
@@ -114,6 +115,7 @@ class Query:
     residual: Optional[Callable[[int], bool]] = None
     sort: List[Tuple[str, bool, Callable[[int], Any]]] = field(default_factory=list)  # (attr, descending, key)
     ids_only: bool = False
+    include_deleted: bool = False
 
 
 class _Rows:
@@ -269,6 +271,10 @@ class Compiler:
     def compile(self) -> Query:
         body = self.body
         query = Query(self.coll, ids_only=False)
+        include_deleted = body.get("includeDeleted", False)
+        if not isinstance(include_deleted, bool):
+            raise SearchError("includeDeleted must be true or false", "/includeDeleted")
+        query.include_deleted = include_deleted and bool(self.coll.deleted)
         and_items = self._items(body.get("and"), "and")
         or_preds = self.group(self._items(body.get("or"), "or"), "or")
         not_preds = self.group(self._items(body.get("not"), "not"), "not")
@@ -408,9 +414,14 @@ def run(query: Query, page: int, size: int) -> Tuple[int, List[int]]:
     """``(total matches, indices of the requested page)``."""
     coll = query.coll
     lo, hi = coll.range_of(query.lo_ms, query.hi_ms)
+    keys = coll.keys
+    if query.include_deleted:
+        dlo, dhi = coll.range_of(query.lo_ms, query.hi_ms, deleted=True)
+        if dlo < dhi:
+            keys = sorted(keys[lo:hi] + coll.dkeys[dlo:dhi])
+            lo, hi = 0, len(keys)
     if lo >= hi:
         return 0, []
-    keys = coll.keys
     start = (page - 1) * size
     sort = query.sort
     primary_desc = sort[0][1] if sort else True

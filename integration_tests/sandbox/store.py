@@ -16,6 +16,10 @@ Kustomer behaviours reproduced here:
   ``bisect`` calls and a page is a slice.
 * Objects change while a client reads: ``Store.touch`` gives objects a new ``updatedAt`` and bumps
   their ``rev`` (they move to the end of an ascending sort), ``Store.create`` appends new ones.
+* Soft deletes: a deleted object keeps its id and stays readable by id, but search leaves it out
+  unless asked (``includeDeleted``). ``Collection.deleted`` maps its index to ``deletedAt`` and its
+  sort key moves from ``keys`` to ``dkeys``, so searches without deleted objects keep their
+  slice-only fast path.
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 #: Query contexts of ``POST /v1/customers/search`` (``kobject_<klass>`` narrows ``kobject``).
 QUERY_CONTEXTS = ("customer", "conversation", "message", "note", "kobject", "company")
-#: Object types served only by GET list endpoints.
+#: Object types served only by GET list endpoints (ground truth: ``Sandbox.ids_of_list``).
 LIST_TYPES = ("user", "team", "tag", "shortcut", "klass")
-ALL_TYPES = QUERY_CONTEXTS + LIST_TYPES
+#: Org configuration and history served by the other GET lists (brands, schedules, ... audit logs).
+CONFIG_TYPES = ("brand", "schedule", "card", "queue", "satisfaction", "snooze", "spam_sender", "notification",
+                "sla", "sla_version", "audit_log")
+ALL_TYPES = QUERY_CONTEXTS + LIST_TYPES + CONFIG_TYPES
+#: Search contexts whose objects can be soft-deleted.
+DELETABLE = ("customer", "conversation", "company", "note", "kobject")
 
 #: URL collection segment of each type (``/v1/<segment>``). KObjects live under ``/v1/klasses/<name>``.
 ENDPOINT_OF = {
@@ -45,6 +54,17 @@ ENDPOINT_OF = {
     "tag": "tags",
     "shortcut": "shortcuts",
     "klass": "klasses",
+    "brand": "brands",
+    "schedule": "schedules",
+    "card": "cards",
+    "queue": "routing/queues",
+    "satisfaction": "satisfaction",
+    "snooze": "snoozes",
+    "spam_sender": "spam/senders",
+    "notification": "notifications",
+    "sla": "slas",
+    "sla_version": "slas/versions",
+    "audit_log": "audit-logs",
 }
 TYPE_OF_ENDPOINT = {segment: kind for kind, segment in ENDPOINT_OF.items()}
 
@@ -72,8 +92,11 @@ class Collection:
         self.created = array("q")
         self.updated = array("q")
         self.rev = array("l")
-        #: Sorted ``(updatedAt, index)`` keys: the order search uses.
+        #: Sorted ``(updatedAt, index)`` keys of the objects not deleted: the order search uses.
         self.keys = array("q")
+        #: The same keys for the soft-deleted objects, and ``index -> deletedAt`` (ms) of those.
+        self.dkeys = array("q")
+        self.deleted: Dict[int, int] = {}
         #: Relation columns, e.g. ``rel["conversation"][i]`` is the conversation index of message i.
         self.rel: Dict[str, array] = {}
 
@@ -106,21 +129,37 @@ class Collection:
         """The smallest key of any object updated at ``ms`` or later."""
         return (max(ms, EPOCH0_MS) - EPOCH0_MS) << SHIFT
 
-    def range_of(self, lo_ms: Optional[int], hi_ms: Optional[int]) -> Tuple[int, int]:
-        """Positions ``[lo, hi)`` in ``keys`` of the objects with ``lo_ms <= updatedAt <= hi_ms``."""
-        lo = 0 if lo_ms is None else bisect_left(self.keys, self.key_bound(lo_ms))
+    def range_of(self, lo_ms: Optional[int], hi_ms: Optional[int], deleted: bool = False) -> Tuple[int, int]:
+        """Positions ``[lo, hi)`` in ``keys`` (``dkeys`` if ``deleted``) of the objects with
+        ``lo_ms <= updatedAt <= hi_ms``."""
+        keys = self.dkeys if deleted else self.keys
+        lo = 0 if lo_ms is None else bisect_left(keys, self.key_bound(lo_ms))
         if hi_ms is None:
-            hi = len(self.keys)
+            hi = len(keys)
         elif hi_ms < EPOCH0_MS:
             hi = 0
         else:
-            hi = bisect_left(self.keys, self.key_bound(hi_ms + 1))
+            hi = bisect_left(keys, self.key_bound(hi_ms + 1))
         return lo, max(lo, hi)
 
     def build_keys(self) -> None:
         base = EPOCH0_MS
         updated = self.updated
-        self.keys = array("q", sorted(((updated[i] - base) << SHIFT) | i for i in range(len(updated))))
+        deleted = self.deleted
+        if deleted:
+            self.keys = array("q", sorted(((updated[i] - base) << SHIFT) | i for i in range(len(updated)) if i not in deleted))
+            self.dkeys = array("q", sorted(((updated[i] - base) << SHIFT) | i for i in deleted))
+        else:
+            self.keys = array("q", sorted(((updated[i] - base) << SHIFT) | i for i in range(len(updated))))
+            self.dkeys = array("q")
+
+    def is_deleted(self, i: int) -> bool:
+        return i in self.deleted
+
+    def alive(self, indices: Iterable[int]) -> List[int]:
+        """``indices`` without the soft-deleted objects (order kept)."""
+        deleted = self.deleted
+        return [i for i in indices if i not in deleted] if deleted else list(indices)
 
     # --- mutation ---------------------------------------------------------------------------
     def append(self, created_ms: int, updated_ms: int, rels: Dict[str, int]) -> int:
@@ -137,13 +176,27 @@ class Collection:
 
     def set_updated(self, i: int, updated_ms: int) -> None:
         """Moves object ``i`` to a new ``updatedAt`` (and a new place in the search order)."""
+        keys = self.dkeys if i in self.deleted else self.keys
+        old = self.key(i)
+        pos = bisect_left(keys, old)
+        if pos < len(keys) and keys[pos] == old:
+            del keys[pos]
+        self.updated[i] = updated_ms
+        self.rev[i] += 1
+        insort(keys, self.key(i))
+
+    def delete(self, i: int, at_ms: int) -> None:
+        """Soft-deletes object ``i`` at ``at_ms`` (a change like any other: ``updatedAt`` moves too)."""
+        if i in self.deleted:
+            return
         old = self.key(i)
         pos = bisect_left(self.keys, old)
         if pos < len(self.keys) and self.keys[pos] == old:
             del self.keys[pos]
-        self.updated[i] = updated_ms
+        self.deleted[i] = at_ms
+        self.updated[i] = max(at_ms, self.updated[i])
         self.rev[i] += 1
-        insort(self.keys, self.key(i))
+        insort(self.dkeys, self.key(i))
 
 
 class Store:
@@ -155,6 +208,14 @@ class Store:
         self.lock = threading.RLock()
         self.colls: Dict[str, Collection] = {kind: Collection(kind, stable_hash("tag", seed, kind)) for kind in ALL_TYPES}
         self.klass_names: List[str] = []
+        #: Names of the Klasses that are disabled (still searchable, left out of ``GET /v1/klasses``).
+        self.disabled_klasses: set = set()
+        #: How many objects of each type ``generate`` made (later ones were created while serving).
+        self.generated: Dict[str, int] = {}
+        #: Conversation index -> ``(ms, event name)`` of the events recorded by mutations while serving.
+        self.extra_events: Dict[int, List[Tuple[int, str]]] = {}
+        #: Each conversation's ``updatedAt`` as generated: its generated events end there.
+        self.conversation_updated0 = array("q")
         #: Per-instance singletons referenced by every object (org, brand, SLAs, queues).
         self.org_id = "%08x%016x" % (1_420_070_400 + stable_hash("org", seed) % 31_536_000, stable_hash("org-id", seed) * 0x9E3779B97F4A7C15 % (1 << 64))
 
@@ -188,11 +249,21 @@ class Store:
         return [i for i in range(len(coll)) if column[i] == klass]
 
     # --- ground truth -----------------------------------------------------------------------
-    def ids(self, name: str) -> set:
+    def ids(self, name: str, include_deleted: bool = True) -> set:
+        """Ids of a context or type; soft-deleted objects only with ``include_deleted``."""
         kind, klass = self.resolve(name)
         coll = self.colls[kind]
         with self.lock:
-            return {coll.id_of(i) for i in self.indices(kind, klass)}
+            indices = self.indices(kind, klass)
+            if not include_deleted:
+                indices = coll.alive(indices)
+            return {coll.id_of(i) for i in indices}
+
+    def deleted_ids(self, name: str) -> set:
+        kind, klass = self.resolve(name)
+        coll = self.colls[kind]
+        with self.lock:
+            return {coll.id_of(i) for i in coll.deleted if klass is None or coll.rel["klass"][i] == klass}
 
     def updated_at_ms(self, name: str, object_id: str) -> Optional[int]:
         kind, _ = self.resolve(name)
