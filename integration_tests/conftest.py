@@ -8,18 +8,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
+import requests
 
 from integration_tests.sandbox import Sandbox
-from unit_tests.manifest_streams import LIST_STREAMS, SEARCH_STREAMS
+from unit_tests.manifest_streams import LIST_ENDPOINTS, SEARCH_STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = shutil.which("source-kustomer") or str(Path(sys.executable).parent / "source-kustomer")
 TOKEN = "sandbox-token"
 SEARCH_CONTEXTS = SEARCH_STREAMS
-LIST_ENDPOINTS = tuple(LIST_STREAMS)
+# The search streams and the incremental list streams (their ground truth is a set of ids).
 ALL_STREAMS = (*SEARCH_CONTEXTS, *LIST_ENDPOINTS)
 
 # Every CLI output the suite produces is kept here, so one test can scan them all for the token.
@@ -91,7 +92,75 @@ def catalog_for(streams) -> Dict[str, Any]:
 
 
 def ground_truth(sandbox: Sandbox, stream: str) -> set:
-    return sandbox.ids(SEARCH_CONTEXTS[stream]) if stream in SEARCH_CONTEXTS else sandbox.ids_of_list(stream)
+    """Ids of a search or list stream, from the sandbox's own store (deleted objects included, the default)."""
+    if stream in SEARCH_CONTEXTS:
+        return sandbox.ids(SEARCH_CONTEXTS[stream], include_deleted=True)
+    if stream == "klasses":  # every Klass, enabled or not
+        return sandbox.ids_of_list("klasses", status="existing_only")
+    return sandbox.ids_of_list(SANDBOX_LISTS.get(stream) or LIST_ENDPOINTS[stream].split("?")[0])
+
+
+# Streams whose records are items of an array inside a parent: stream -> (parent context or list
+# endpoint, parent type, paths of the arrays inside the parent resource).
+NESTED: Dict[str, Tuple[str, str, List[List[str]]]] = {
+    **{f"customer_{name}": ("customer", "customer", [["attributes", key]]) for name, key in [
+        ("emails", "emails"), ("phones", "phones"), ("socials", "socials"), ("urls", "urls"),
+        ("locations", "locations"), ("external_ids", "externalIds"), ("shared_emails", "sharedEmails"),
+        ("shared_phones", "sharedPhones"), ("shared_socials", "sharedSocials"), ("shared_external_ids", "sharedExternalIds")]},
+    **{f"company_{name}": ("company", "company", [["attributes", name]]) for name in ("emails", "phones", "socials", "urls", "locations")},
+    "note_user_mentions": ("note", "note", [["relationships", "userMentions", "data"]]),
+    "message_attachments": ("message", "message", [["relationships", "attachments", "data"]]),
+    "message_shortcuts": ("message", "message", [["relationships", "shortcuts", "data"]]),
+    "team_members": ("teams", "team", [["attributes", "members"]]),
+    "team_queues": ("routing/settings", "team_routing_setting", [["relationships", "queues", "data"]]),
+    "sla_criteria": ("slas?versions=all", "sla_version", [["attributes", "criteria", "and"], ["attributes", "criteria", "or"]]),
+}
+# Streams whose ids the sandbox lists under another name.
+SANDBOX_LISTS = {"sla_versions": "slas/versions", "slas": "slas", "audit_logs": "audit-logs"}
+
+
+def api_resources(sandbox: Sandbox, endpoint: str) -> List[Dict[str, Any]]:
+    """Every resource (data and included) of a GET list, all pages, straight from the sandbox's API."""
+    out: List[Dict[str, Any]] = []
+    url: Optional[str] = f"{sandbox.url}/v1/{endpoint}"
+    while url:
+        body = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
+        out += body.get("data", []) + body.get("included", [])
+        url = sandbox.url + body["links"]["next"] if (body.get("links") or {}).get("next") else None
+    return out
+
+
+def _at(value: Any, path: List[str]) -> Any:
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
+    """The primary keys a full read of ``stream`` must emit, computed from the sandbox's data."""
+    if stream in NESTED:
+        source, kind, paths = NESTED[stream]
+        parents = ([sandbox.record(source, i) for i in sandbox.ids(source, include_deleted=True)]
+                   if source in SEARCH_CONTEXTS.values() else [r for r in api_resources(sandbox, source) if r["type"] == kind])
+        keys = set()
+        for parent in parents:
+            for path in paths:
+                for position, _ in enumerate(_at(parent, path) or []):
+                    keys.add((parent["id"], path[-1], position) if len(paths) > 1 else (parent["id"], position))
+        return keys
+    if stream.startswith("kobject_"):
+        context = next(c for c in sandbox.contexts() if c.replace("-", "_") == stream)
+        return {(i,) for i in sandbox.ids(context, include_deleted=True)}
+    if stream in ("conversation_events", "conversation_forwards", "conversation_times"):
+        children = sandbox.conversation_children_ids(stream.split("_", 1)[1], sandbox.ids("conversation", include_deleted=True))
+        return {(i,) for ids in children.values() for i in ids}
+    if stream in ("customer_drafts", "customer_merges"):
+        return {(i,) for i in sandbox.customer_children_ids(stream.split("_", 1)[1], sandbox.ids("customer", include_deleted=True))}
+    if stream == "outbound_accounts":
+        return set(sandbox.outbound_account_keys())
+    if stream == "custom_attribute_metadata":
+        return {(r, name) for r in sandbox.metadata_resources() for name in (sandbox.metadata(r) or {}).get("attributes", {}).get("properties", {})}
+    return {(i,) for i in ground_truth(sandbox, stream)}
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ def test_spec_lists_every_config_field_in_form_order():
     spec = next(m for m in run("spec") if m["type"] == "SPEC")["spec"]["connectionSpecification"]
 
     order = sorted(spec["properties"], key=lambda name: spec["properties"][name]["order"])
-    assert order == ["api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "api_url"]
+    assert order == ["api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "include_deleted", "api_url"]
     assert spec["required"] == ["api_token"]
     assert spec["properties"]["api_token"]["airbyte_secret"] is True
 
@@ -46,14 +46,3 @@ def test_check_refuses_bad_config_with_a_message(tmp_path, config, hint):
 
     assert status["connectionStatus"]["status"] == "FAILED"
     assert hint in status["connectionStatus"]["message"]
-
-
-def test_discover_lists_the_eleven_core_streams(tmp_path):
-    catalog = next(m for m in run("discover", config={"api_token": TOKEN}, tmp_path=tmp_path) if m["type"] == "CATALOG")["catalog"]
-
-    streams = {s["name"]: s for s in catalog["streams"]}
-    assert set(streams) == {"customers", "conversations", "messages", "notes", "kobjects", "companies", "users", "teams", "tags", "shortcuts", "klasses"}
-    for stream in streams.values():
-        assert stream["source_defined_primary_key"] == [["id"]]
-        assert stream["default_cursor_field"] == ["updated_at"]
-        assert stream["supported_sync_modes"] == ["full_refresh", "incremental"]

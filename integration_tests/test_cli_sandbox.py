@@ -30,11 +30,6 @@ def test_check(connector, sandbox, token, status, hint):
     assert hint in result.get("message", "")
 
 
-def test_discover(connector, sandbox):
-    catalog = connector.run("discover", config_for(sandbox)).of_type("CATALOG")[0]["catalog"]
-    assert sorted(s["name"] for s in catalog["streams"]) == sorted(ALL_STREAMS)
-
-
 def test_full_read_of_every_stream_equals_the_ground_truth_exactly(connector, sandbox):
     # Page size 10: conversations exceed Kustomer's 100-page cap (> 1,000 in live search) and the
     # 520-conversation burst at one instant spans 52 pages. Objects older than two years come from the archive.

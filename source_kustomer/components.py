@@ -7,16 +7,23 @@ component models; its docstring names that behaviour.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import sqlite3
+import tempfile
+import threading
 import time
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator, NoAuth
+from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy import (
@@ -25,6 +32,9 @@ from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy 
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
+from airbyte_cdk.sources.declarative.partition_routers.partition_router import PartitionRouter
+from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
+from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
 from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
@@ -64,7 +74,8 @@ class FlattenJsonApiResource(RecordTransformation):
 
     The row keeps ``id``, ``type`` and ``links``, lifts every attribute to the top level, and turns each
     relationship that carries ``data`` into a field holding ``{id, type}`` (a list for to-many), all
-    keys snake_cased, so a Stitch user finds the columns they already have.
+    keys snake_cased, so a Stitch user finds the columns they already have. The org's own attributes
+    (``custom: {tierStr}``) stay in ``custom`` as Stitch has them and are lifted to ``custom_tier_str``.
     """
 
     def transform(
@@ -78,6 +89,10 @@ class FlattenJsonApiResource(RecordTransformation):
         relationships = record.pop("relationships", None) or {}
         for key, value in snake_case_keys(attributes).items():
             record.setdefault(key, value)
+        # Custom attributes also get a column each (custom_tier_str ...), typed by CustomAttributesSchema.
+        if isinstance(record.get("custom"), dict):
+            for key, value in record["custom"].items():
+                record.setdefault(f"custom_{key}", value)
         for name, relationship in relationships.items():
             if isinstance(relationship, dict) and "data" in relationship:
                 key = snake_case(name)
@@ -194,6 +209,11 @@ class BoundaryRepeatFilter(RecordFilter):
         stream_slice: Optional[StreamSlice] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
+        yield from self._first_sightings(records, stream_slice)
+
+    def _first_sightings(
+        self, records: Iterable[Mapping[str, Any]], stream_slice: Optional[StreamSlice]
+    ) -> Iterable[Mapping[str, Any]]:
         key = _slice_key(stream_slice)
         instant, ids = self._latest.get(key, (None, set()))
         for record in records:
@@ -208,10 +228,183 @@ class BoundaryRepeatFilter(RecordFilter):
             yield record
 
 
+@dataclass
+class BoundaryRepeatPageFilter(BoundaryRepeatFilter):
+    """``BoundaryRepeatFilter`` for streams whose records are whole search pages (see ``PageItems``).
+
+    The page keeps its envelope; its ``data`` loses the resources the page before already held.
+    """
+
+    def filter_records(
+        self, records: Iterable[Mapping[str, Any]], stream_state: StreamState, stream_slice: Optional[StreamSlice] = None, **_: Any
+    ) -> Iterable[Mapping[str, Any]]:
+        for page in records:
+            page["data"] = list(self._first_sightings(page.get("data") or [], stream_slice))  # type: ignore[index]
+            yield page
+
+
 def _slice_key(stream_slice: Optional[StreamSlice]) -> Any:
     if stream_slice is None:
         return None
     return tuple(sorted((str(k), str(v)) for k, v in {**stream_slice.partition, **stream_slice.cursor_slice}.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared pages: nested streams read their parent's search pages without asking Kustomer again
+# --------------------------------------------------------------------------------------------------
+
+
+class PageStore:
+    """Search pages already fetched in this sync, on disk (SQLite in a private temp dir), so RAM stays flat.
+
+    A key is the whole request (URL, query, JSON body); a page is stored only when Kustomer answered
+    200. While one thread fetches a page, others asking for the same key wait for it instead of
+    sending the request a second time.
+    """
+
+    current: "PageStore"
+
+    def __init__(self) -> None:
+        self._directory: Optional[tempfile.TemporaryDirectory[str]] = None
+        self._db: Optional[sqlite3.Connection] = None
+        self._lock = threading.Lock()
+        self._fetching: Dict[str, threading.Lock] = {}
+
+    @classmethod
+    def start_sync(cls) -> None:
+        """A new source is a new sync: pages of an earlier one in this process are not reused."""
+        cls.current = cls()
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="source-kustomer-pages-")
+            self._db = sqlite3.connect(os.path.join(self._directory.name, "pages.sqlite"), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("CREATE TABLE page (key TEXT PRIMARY KEY, method TEXT, url TEXT, headers TEXT, body BLOB)")
+        return self._db
+
+    def key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._fetching.setdefault(key, threading.Lock())
+
+    def get(self, key: str) -> Optional[requests.Response]:
+        with self._lock:
+            row = self._open().execute("SELECT method, url, headers, body FROM page WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        response = requests.Response()
+        method, url, headers, body = row
+        response.status_code, response.url, response._content = 200, url, body
+        response.headers.update(json.loads(headers))
+        response.request = requests.Request(method, url).prepare()
+        return response
+
+    def put(self, key: str, response: requests.Response) -> None:
+        headers = json.dumps({k: v for k, v in response.headers.items() if k.lower() == "content-type"})
+        with self._lock:
+            self._open().execute("INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?)",
+                (key, response.request.method if response.request else "GET", response.url, headers, response.content),
+            )
+
+
+PageStore.start_sync()
+
+
+class _RequesterFacade(Requester):
+    """The ``Requester`` methods other than ``send_request``: those of the wrapped ``requester`` if the
+    class has one, else empty (a requester that never sends anything has no URL, options or auth)."""
+
+    def _wrapped(self) -> Optional[Requester]:
+        return getattr(self, "requester", None)
+
+    def get_authenticator(self) -> DeclarativeAuthenticator:
+        wrapped = self._wrapped()
+        return wrapped.get_authenticator() if wrapped else NoAuth(parameters={})
+
+    def get_method(self) -> HttpMethod:
+        wrapped = self._wrapped()
+        return wrapped.get_method() if wrapped else HttpMethod.GET
+
+    def get_url(self, **kwargs: Any) -> str:
+        return self._ask("get_url", "", kwargs)
+
+    def get_url_base(self, **kwargs: Any) -> str:
+        return self._ask("get_url_base", "", kwargs)
+
+    def get_path(self, **kwargs: Any) -> str:
+        return self._ask("get_path", "", kwargs)
+
+    def get_request_params(self, **kwargs: Any) -> MutableMapping[str, Any]:
+        return self._ask("get_request_params", {}, kwargs)
+
+    def get_request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self._ask("get_request_headers", {}, kwargs)
+
+    def get_request_body_data(self, **kwargs: Any) -> Union[Mapping[str, Any], str]:
+        return self._ask("get_request_body_data", {}, kwargs)
+
+    def get_request_body_json(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self._ask("get_request_body_json", {}, kwargs)
+
+    def _ask(self, method: str, empty: Any, kwargs: Mapping[str, Any]) -> Any:
+        wrapped = self._wrapped()
+        return getattr(wrapped, method)(**kwargs) if wrapped else empty
+
+
+@dataclass
+class SharedPages(_RequesterFacade):
+    """Sends each distinct search request to Kustomer once per sync, whichever stream asks.
+
+    A customer's emails, phones, ... live inside the customer resource, so the nested streams read the
+    customers' search pages (through the CDK's substream router) as the customers stream does: the
+    same POST /v1/customers/search requests, with the same state. Search requests are POST, which
+    the CDK's HTTP cache does not keep, and Kustomer allows only 100 of them per minute; this wrapper
+    around the stream's ``HttpRequester`` answers a repeated request from the ``PageStore``.
+    """
+
+    requester: Requester
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    def send_request(
+        self,
+        stream_state: Optional[StreamState] = None,
+        stream_slice: Optional[StreamSlice] = None,
+        next_page_token: Optional[Mapping[str, Any]] = None,
+        path: Optional[str] = None,
+        request_headers: Optional[Mapping[str, Any]] = None,
+        request_params: Optional[Mapping[str, Any]] = None,
+        request_body_data: Optional[Union[Mapping[str, Any], str]] = None,
+        request_body_json: Optional[Mapping[str, Any]] = None,
+        log_formatter: Optional[Callable[[requests.Response], Any]] = None,
+    ) -> Optional[requests.Response]:
+        options = dict(stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token)
+        key = json.dumps(
+            [
+                self.requester.get_url(**options),
+                path,
+                {**self.requester.get_request_params(**options), **(request_params or {})},
+                {**self.requester.get_request_body_json(**options), **(request_body_json or {})},
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        pages = PageStore.current
+        with pages.key_lock(key):
+            response = pages.get(key)
+            if response is None:
+                response = self.requester.send_request(
+                    path=path,
+                    request_headers=request_headers,
+                    request_params=request_params,
+                    request_body_data=request_body_data,
+                    request_body_json=request_body_json,
+                    log_formatter=log_formatter,
+                    **options,
+                )
+                if response is not None and response.status_code == 200:
+                    pages.put(key, response)
+        return response
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,3 +516,185 @@ class UtcDateTime(ValidationStrategy):
                 f"The start date '{value}' is not a valid UTC date-time. Write it as YYYY-MM-DDTHH:MM:SSZ, "
                 "for example 2024-01-01T00:00:00Z, or leave it empty to replicate all history."
             ) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Nested streams: rows of the arrays inside a parent resource, read from the parent's pages
+# --------------------------------------------------------------------------------------------------
+
+
+class _ParsedPage(requests.Response):
+    """A page already parsed by the parent stream, handed to the child's record selector as is."""
+
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.status_code, self._body = 200, body
+
+    def json(self, **kwargs: Any) -> Any:
+        return self._body
+
+
+@dataclass
+class ParentPage(_RequesterFacade):
+    """Answers a nested stream's "request" with its parent's page, carried in the stream slice.
+
+    A customer's emails, phones, ..., a message's attachments and a note's mentions are arrays inside
+    the parent resource: Kustomer has no endpoint of their own to call. The nested stream's partition
+    router reads the parent's pages (one slice per page, its ``data`` and ``included`` lists in the
+    slice's extra fields); this requester turns the slice back into the "response" the record
+    selector parses. It never touches the network. (The CDK's ``lazy_read_pointer`` does the same
+    on a first sync only, and per parent record; from the second sync on it sends real requests.)
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    def send_request(self, stream_slice: Optional[StreamSlice] = None, **_: Any) -> Optional[requests.Response]:
+        extra = (stream_slice.extra_fields if stream_slice is not None else None) or {}
+        return _ParsedPage({"data": extra.get("data") or [], "included": extra.get("included") or []})
+
+
+@dataclass
+class PageItems(RecordExtractor):
+    """One row per item of an array inside each ``<parent>`` resource of a page, keyed by position.
+
+    Kustomer keeps contact points (``attributes.emails``, ``sharedPhones``, ...), mentions, shortcuts
+    and attachment references (``relationships.attachments.data``) inside the parent resource, with
+    no id or timestamp of their own. Each row gets ``<parent>_id``, ``<parent>_updated_at`` (the
+    row's cursor: it is emitted again whenever its parent changes) and ``position``. Parents are the
+    page's resources of type ``parent``, in ``data`` or ``included`` (SLA versions come as
+    ``included`` of ``GET /v1/slas?versions=all``). A plain value (a team member's user id) becomes
+    ``{"id": value}``. With several ``items_at`` paths (an SLA version's ``and`` and ``or`` criteria)
+    each row also names its array in ``group``.
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._parent: str = parameters.get("parent") or parameters["query_context"]
+        paths = parameters["items_at"]
+        self._paths: List[List[str]] = [paths] if isinstance(paths[0], str) else paths
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
+        page = response.json()
+        for parent in (page.get("data") or []) + (page.get("included") or []):
+            if not isinstance(parent, dict) or parent.get("type") != self._parent:
+                continue
+            for path in self._paths:
+                items = _at(parent, path)
+                for position, item in enumerate(items if isinstance(items, list) else [] if items is None else [items]):
+                    row = snake_case_keys(item) if isinstance(item, dict) else {"id": item}
+                    row[f"{self._parent}_id"] = parent.get("id")
+                    row[f"{self._parent}_updated_at"] = updated_at_of(parent)
+                    row["position"] = position
+                    if len(self._paths) > 1:
+                        row["group"] = path[-1]
+                    yield row
+
+
+def _at(value: Any, path: List[str]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Custom attributes: each org defines its own, so their columns are discovered from Kustomer's metadata
+# --------------------------------------------------------------------------------------------------
+
+# Kustomer's attribute types (GET /v1/metadata/{resource}) as JSON schema.
+_CUSTOM_TYPES: Dict[str, Dict[str, Any]] = {
+    "string": {"type": ["string", "null"]},
+    "text": {"type": ["string", "null"]},
+    "url": {"type": ["string", "null"]},
+    "number": {"type": ["number", "null"]},
+    "boolean": {"type": ["boolean", "null"]},
+    "date": {"type": ["string", "null"], "format": "date-time"},
+}
+
+
+@dataclass
+class PropertiesMap(RecordExtractor):
+    """Rows from Kustomer's attribute metadata, which is one object keyed by attribute name.
+
+    ``GET /v1/metadata/{resource}`` answers ``{data: {attributes: {properties: {tierStr: {type, ...}}}}}``;
+    each property becomes a row with its ``name``, the ``column`` the connector gives it
+    (``custom_tier_str``) and its definition, snake_cased.
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
+        body = response.json() if response.content else {}
+        properties = _at(body, ["data", "attributes", "properties"]) if isinstance(body, dict) else None
+        for name, definition in (properties or {}).items():
+            row = snake_case_keys(definition) if isinstance(definition, dict) else {}
+            yield {"name": name, "column": f"custom_{snake_case(name)}", **row}
+
+
+@dataclass
+class CustomAttributesSchema(SchemaLoader):
+    """A stream's schema plus one typed column per custom attribute the org has defined.
+
+    Kustomer lets every org add attributes (``tierStr``, ``totalSpentNum``, ``lastOrderAt``) to
+    customers, conversations, companies, messages and each Klass; their types are only known from
+    ``GET /v1/metadata/{resource}``. ``base`` is the static schema; ``metadata_requester`` calls
+    that endpoint (read as ``PropertiesMap`` reads it). Each attribute becomes a typed ``custom_<name>`` column and a typed
+    property of the ``custom`` object. Without metadata (none defined) the base schema stands.
+    """
+
+    base: SchemaLoader
+    metadata_requester: Requester
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    def get_json_schema(self) -> Mapping[str, Any]:
+        schema = json.loads(json.dumps(self.base.get_json_schema()))
+        columns = schema.setdefault("properties", {})
+        custom = columns.setdefault("custom", {"type": ["object", "null"], "additionalProperties": True})
+        response = self.metadata_requester.send_request()
+        if response is None or response.status_code != 200:
+            return schema  # 404: no custom attributes defined for this resource
+        for row in PropertiesMap(parameters={}).extract_records(response):
+            column_type = dict(_CUSTOM_TYPES.get(str(row.get("type")), {}))
+            if row.get("multi") and column_type:
+                column_type = {"type": ["array", "null"], "items": column_type}
+            columns[row["column"]] = column_type
+            custom.setdefault("properties", {})[snake_case(row["name"])] = column_type
+        return schema
+
+
+@dataclass
+class UnionPartitionRouter(PartitionRouter):
+    """The partitions of several routers, one after the other.
+
+    Attribute metadata lives at ``/v1/metadata/{resource}`` for four fixed resources and for every
+    Klass (``kobject.<name>``), which only ``/v1/klasses`` lists: a fixed list and a substream, which
+    the CDK would otherwise combine as a cross product.
+    """
+
+    routers: List[PartitionRouter]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def stream_slices(self) -> Iterable[StreamSlice]:
+        for router in self.routers:
+            yield from router.stream_slices()
+
+    def get_request_params(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {}
+
+    def get_request_headers(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {}
+
+    def get_request_body_data(self, **kwargs: Any) -> Union[Mapping[str, Any], str]:
+        return {}
+
+    def get_request_body_json(self, **kwargs: Any) -> Mapping[str, Any]:
+        return {}
+
+    def get_stream_state(self) -> Optional[Mapping[str, StreamState]]:
+        return None

@@ -14,6 +14,8 @@ from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.sources.source import TState
 
+from source_kustomer.components import PageStore
+
 
 def manifest_path() -> Path:
     """Where the manifest is: inside the installed wheel, or at the top of a source checkout."""
@@ -31,6 +33,7 @@ class SourceKustomer(YamlDeclarativeSource):
         state: TState = None,
         config_path: Optional[str] = None,
     ) -> None:
+        PageStore.start_sync()  # pages shared between streams live for one sync
         super().__init__(
             catalog=catalog,
             config=config,

@@ -17,7 +17,7 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, 
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
-from unit_tests.kustomer_mock import MockKustomer
+from unit_tests.kustomer_mock import MockKustomer, serve_plain_org
 from unit_tests.manifest_streams import LIST_STREAMS, SEARCH_STREAMS  # noqa: F401  (re-exported for the tests)
 
 CONFIG: Dict[str, Any] = {"api_token": "unit-test-token-0123456789", "start_date": "2025-01-01T00:00:00Z"}
@@ -41,6 +41,12 @@ def ids(output: EntrypointOutput) -> List[str]:
 
 def last_state(output: EntrypointOutput) -> Dict[str, Any]:
     return dict(output.state_messages[-1].state.stream.stream_state.__dict__)
+
+
+@pytest.fixture(autouse=True)
+def plain_org(requests_mock) -> None:
+    """No unit test reaches the network; every one starts from an org without Klasses or custom attributes."""
+    serve_plain_org(requests_mock)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ with relative ``links.next``. Every request is recorded, so tests can count and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
@@ -59,6 +60,13 @@ def kustomer_error(status: int, title: str) -> Dict[str, Any]:
     return {"errors": [{"status": str(status), "code": title.lower().replace(" ", "_"), "title": title}]}
 
 
+def serve_plain_org(mocker: requests_mock.Mocker, base_url: str = BASE_URL) -> None:
+    """An org with no enabled Klass (no kobject_<klass> streams) and no custom attributes (Kustomer
+    answers 404 for the metadata of such a resource). A test may serve other answers on top."""
+    mocker.get(f"{base_url}/v1/klasses?status=enabled", json={"data": [], "links": {"next": None}})
+    mocker.get(re.compile(f"{re.escape(base_url)}/v1/metadata/"), status_code=404, json=kustomer_error(404, "Not Found"))
+
+
 @dataclass
 class MockKustomer:
     mocker: requests_mock.Mocker
@@ -69,6 +77,7 @@ class MockKustomer:
     def __post_init__(self) -> None:
         self.mocker.post(f"{self.base_url}/v1/customers/search", json=self._search)
         self.mocker.post(f"{self.base_url}/v1/customers/archive/search", json=self._search)
+        serve_plain_org(self.mocker, self.base_url)
 
     # --- data -------------------------------------------------------------------------------
     def add(self, context: str, resources: List[Dict[str, Any]]) -> None:
@@ -119,13 +128,14 @@ class MockKustomer:
     def _list(self, endpoint: str, resources: List[Dict[str, Any]], request: Any) -> Dict[str, Any]:
         page, size = page_and_size(request)
         more = page * size < len(resources)
+        link = f"/v1/{endpoint}{'&' if '?' in endpoint else '?'}page=%d&pageSize={size}"
         return {
             "meta": {"pageSize": size, "page": page},
             "data": resources[(page - 1) * size : page * size],
             "links": {
-                "self": f"/v1/{endpoint}?page={page}&pageSize={size}",
-                "first": f"/v1/{endpoint}?page=1&pageSize={size}",
-                "prev": f"/v1/{endpoint}?page={page - 1}&pageSize={size}" if page > 1 else None,
-                "next": f"/v1/{endpoint}?page={page + 1}&pageSize={size}" if more else None,
+                "self": link % page,
+                "first": link % 1,
+                "prev": link % (page - 1) if page > 1 else None,
+                "next": link % (page + 1) if more else None,
             },
         }

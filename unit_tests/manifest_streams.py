@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, List
 
 import yaml
 
 _MANIFEST = yaml.safe_load((Path(__file__).resolve().parent.parent / "manifest.yaml").read_text())
-_PARAMETERS = [stream["$parameters"] for stream in _MANIFEST["streams"]]
+
+
+def _of_family(family: str) -> List[Dict[str, Any]]:
+    """The $parameters of the streams that are a `$ref` to definitions/<family>."""
+    return [s["$parameters"] for s in _MANIFEST["streams"] if s.get("$ref") == f"#/definitions/{family}"]
+
 
 # search stream name -> Kustomer queryContext
-SEARCH_STREAMS: Dict[str, str] = {p["name"]: p["query_context"] for p in _PARAMETERS if "query_context" in p}
-# list stream name -> the page size Kustomer allows on its endpoint
-LIST_STREAMS: Dict[str, int] = {p["name"]: p.get("max_page_size", 100) for p in _PARAMETERS if "endpoint" in p}
+SEARCH_STREAMS: Dict[str, str] = {p["name"]: p["query_context"] for p in _of_family("search_stream")}
+# incremental list stream name -> its endpoint, and the page size Kustomer allows on it (audit logs,
+# paged by a cursor and filtered by time, are tested on their own)
+_LISTS = [p for p in _of_family("list_stream") if p["name"] != "audit_logs"]
+LIST_ENDPOINTS: Dict[str, str] = {p["name"]: p["endpoint"] for p in _LISTS}
+LIST_STREAMS: Dict[str, int] = {p["name"]: p.get("max_page_size", 100) for p in _LISTS}

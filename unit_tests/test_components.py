@@ -56,6 +56,7 @@ def test_flatten_keeps_id_type_links_and_relationship_data():
         "id": "k1",
         "title": "Order",
         "custom": {"skus_txt": "a,b"},
+        "custom_skus_txt": "a,b",
         "klass": {"type": "klass", "id": "x"},
         "links": {"self": "/v1/klasses/orders/k1"},
     }

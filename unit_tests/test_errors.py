@@ -10,6 +10,7 @@ import requests
 from airbyte_cdk.models import FailureType, SyncMode
 
 from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, check, check_status, ids, read_stream
+from unit_tests.manifest_streams import LIST_ENDPOINTS
 from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
 
 EVERY_STREAM = pytest.mark.parametrize("stream", [*SEARCH_STREAMS, *LIST_STREAMS])
@@ -18,7 +19,7 @@ EVERY_STREAM = pytest.mark.parametrize("stream", [*SEARCH_STREAMS, *LIST_STREAMS
 def endpoint_of(stream: str) -> tuple[str, str]:
     if stream in SEARCH_STREAMS:
         return "POST", f"{BASE_URL}/v1/customers/search"
-    return "GET", f"{BASE_URL}/v1/{stream}"
+    return "GET", f"{BASE_URL}/v1/{LIST_ENDPOINTS[stream]}"
 
 
 @EVERY_STREAM

@@ -1,4 +1,4 @@
-"""The five list streams: GET /v1/<endpoint>, following Kustomer's relative links.next."""
+"""The list streams: GET /v1/<endpoint>, following Kustomer's relative links.next."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from unit_tests.conftest import LIST_STREAMS, ids, last_state, read_stream
+from unit_tests.manifest_streams import LIST_ENDPOINTS
 from unit_tests.kustomer_mock import object_id, resource
 
 T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
 list_streams = pytest.mark.parametrize("stream,max_page_size", LIST_STREAMS.items())
+
+
+def requests_of(kustomer, stream: str):
+    """The requests the stream itself sent (stream building also lists the org's enabled Klasses)."""
+    path = "/v1/" + LIST_ENDPOINTS[stream].split("?")[0]
+    return [r for r in kustomer.mocker.request_history if r.path == path.lower() and "status=enabled" not in r.url]
 
 
 def listed(stream: str, count: int):
@@ -20,36 +27,37 @@ def listed(stream: str, count: int):
 
 @list_streams
 def test_one_page(kustomer, stream, max_page_size):
-    kustomer.serve_list(stream, listed(stream, 2))
+    kustomer.serve_list(LIST_ENDPOINTS[stream], listed(stream, 2))
 
     output = read_stream(stream, sync_mode=SyncMode.full_refresh)
 
     assert ids(output) == [object_id(1), object_id(2)]
-    assert kustomer.mocker.request_history[0].qs["pagesize"] == [str(max_page_size)]
+    assert requests_of(kustomer, stream)[0].qs["pagesize"] == [str(max_page_size)]
 
 
 @list_streams
 def test_several_pages_follow_the_relative_next_link(kustomer, stream, max_page_size):
-    kustomer.serve_list(stream, listed(stream, max_page_size * 2 + 1))
+    kustomer.serve_list(LIST_ENDPOINTS[stream], listed(stream, max_page_size * 2 + 1))
 
     output = read_stream(stream, sync_mode=SyncMode.full_refresh)
 
     assert ids(output) == [object_id(n) for n in range(1, max_page_size * 2 + 2)]
-    urls = [r.url for r in kustomer.mocker.request_history]
-    assert urls[1] == f"https://api.kustomerapp.com/v1/{stream}?page=2&pageSize={max_page_size}"
+    urls = [r.url for r in requests_of(kustomer, stream)]
+    endpoint = LIST_ENDPOINTS[stream]
+    assert urls[1] == f"https://api.kustomerapp.com/v1/{endpoint}{'&' if '?' in endpoint else '?'}page=2&pageSize={max_page_size}"
     assert len(urls) == 3
 
 
 @list_streams
 def test_empty(kustomer, stream, max_page_size):
-    kustomer.serve_list(stream, [])
+    kustomer.serve_list(LIST_ENDPOINTS[stream], [])
 
     assert ids(read_stream(stream, sync_mode=SyncMode.full_refresh)) == []
 
 
 @list_streams
 def test_incremental_emits_only_records_updated_since_the_state(kustomer, stream, max_page_size):
-    kustomer.serve_list(stream, listed(stream, 5))
+    kustomer.serve_list(LIST_ENDPOINTS[stream], listed(stream, 5))
 
     first = read_stream(stream)
     second = read_stream(stream, state=last_state(first))
@@ -64,4 +72,4 @@ def test_a_smaller_configured_page_size_applies_to_lists_too(kustomer):
 
     read_stream("tags", {"api_token": "t", "page_size": 2}, sync_mode=SyncMode.full_refresh)
 
-    assert kustomer.mocker.request_history[0].qs["pagesize"] == ["2"]
+    assert requests_of(kustomer, "tags")[0].qs["pagesize"] == ["2"]

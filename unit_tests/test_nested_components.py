@@ -1,0 +1,173 @@
+"""The components behind nested streams, custom attributes and attribute metadata, on their own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+import requests
+import requests_mock
+from airbyte_cdk.sources.declarative.partition_routers.list_partition_router import ListPartitionRouter
+from airbyte_cdk.sources.declarative.schema import InlineSchemaLoader
+from airbyte_cdk.sources.types import StreamSlice
+
+from source_kustomer.components import (
+    BoundaryRepeatPageFilter,
+    CustomAttributesSchema,
+    PageItems,
+    PageStore,
+    ParentPage,
+    PropertiesMap,
+    SharedPages,
+    UnionPartitionRouter,
+)
+
+
+def customer(n: int, updated_at: str, **attributes: Any) -> Dict[str, Any]:
+    return {"type": "customer", "id": f"c{n}", "attributes": {"updatedAt": updated_at, **attributes}}
+
+
+def page_slice(data: List[Dict[str, Any]], included: Optional[List[Dict[str, Any]]] = None) -> StreamSlice:
+    return StreamSlice(partition={"page": "p1"}, cursor_slice={}, extra_fields={"data": data, "included": included})
+
+
+def rows(extractor: PageItems, data, included=None) -> List[Dict[str, Any]]:
+    response = ParentPage(parameters={}).send_request(stream_slice=page_slice(data, included))
+    return list(extractor.extract_records(response))
+
+
+def test_parent_page_answers_from_the_slice_without_a_request():
+    with requests_mock.Mocker() as mocker:  # any real request would fail: nothing is mocked
+        response = ParentPage(parameters={}).send_request(stream_slice=page_slice([customer(1, "t")]))
+        assert mocker.call_count == 0
+    assert response.status_code == 200 and response.json() == {"data": [customer(1, "t")], "included": []}
+
+
+def test_page_items_one_row_per_array_item_with_parent_id_cursor_and_position():
+    extractor = PageItems(parameters={"query_context": "customer", "items_at": ["attributes", "sharedEmails"]})
+    data = [
+        customer(1, "2025-01-01T00:00:00.000Z", sharedEmails=[{"email": "a@x", "verifiedAt": None}, {"email": "b@x"}]),
+        customer(2, "2025-01-02T00:00:00.000Z", sharedEmails=[]),
+        customer(3, "2025-01-03T00:00:00.000Z"),  # no such array at all
+        {"type": "company", "id": "o1", "attributes": {"sharedEmails": [{"email": "c@x"}]}},  # not a parent
+    ]
+
+    assert rows(extractor, data) == [
+        {"email": "a@x", "verified_at": None, "customer_id": "c1", "customer_updated_at": "2025-01-01T00:00:00.000Z", "position": 0},
+        {"email": "b@x", "customer_id": "c1", "customer_updated_at": "2025-01-01T00:00:00.000Z", "position": 1},
+    ]
+
+
+def test_page_items_plain_values_parents_in_included_and_several_arrays():
+    members = PageItems(parameters={"parent": "team", "items_at": ["attributes", "members"]})
+    assert rows(members, [{"type": "team", "id": "t1", "attributes": {"members": ["u1", "u2"]}}]) == [
+        {"id": "u1", "team_id": "t1", "team_updated_at": None, "position": 0},
+        {"id": "u2", "team_id": "t1", "team_updated_at": None, "position": 1},
+    ]
+
+    criteria = PageItems(parameters={"parent": "sla_version", "items_at": [["attributes", "criteria", "and"], ["attributes", "criteria", "or"]]})
+    version = {"type": "sla_version", "id": "v1", "attributes": {"criteria": {"and": [{"a": 1}], "or": [{"b": 2}, {"c": 3}]}}}
+    assert [(r["group"], r["position"], r["sla_version_id"]) for r in rows(criteria, [{"type": "sla", "id": "s1"}], [version])] == [
+        ("and", 0, "v1"), ("or", 0, "v1"), ("or", 1, "v1"),
+    ]
+
+
+def test_boundary_repeat_page_filter_drops_repeats_inside_pages_of_one_slice():
+    page_filter = BoundaryRepeatPageFilter(config={}, parameters={})
+    window = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "b"})
+    first = {"data": [customer(1, "t1"), customer(2, "t2"), customer(3, "t2")]}
+    second = {"data": [customer(2, "t2"), customer(3, "t2"), customer(4, "t3")]}  # asked again from t2
+
+    pages = list(page_filter.filter_records([first, second], stream_state={}, stream_slice=window))
+
+    assert [[r["id"] for r in page["data"]] for page in pages] == [["c1", "c2", "c3"], ["c4"]]
+
+
+def test_shared_pages_sends_a_repeated_request_once_per_sync():
+    class Requester:
+        calls = 0
+
+        def get_url(self, **_: Any) -> str:
+            return "https://api.kustomerapp.com/v1/customers/search"
+
+        def get_request_params(self, **_: Any) -> Dict[str, Any]:
+            return {"page": 1}
+
+        def get_request_body_json(self, stream_slice=None, **_: Any) -> Dict[str, Any]:
+            return {"queryContext": "customer", "window": stream_slice["start_time"]}
+
+        def send_request(self, stream_slice=None, **_: Any) -> requests.Response:
+            Requester.calls += 1
+            response = requests.Response()
+            response.status_code, response._content, response.url = 200, json.dumps({"data": [Requester.calls]}).encode(), self.get_url()
+            response.request = requests.Request("POST", response.url).prepare()
+            return response
+
+    PageStore.start_sync()
+    shared = SharedPages(requester=Requester(), parameters={})
+    window = {"start_time": "2025"}
+    assert shared.send_request(stream_slice=window).json() == {"data": [1]}
+    assert shared.send_request(stream_slice=window).json() == {"data": [1]}  # from the store
+    assert shared.send_request(stream_slice={"start_time": "2026"}).json() == {"data": [2]}  # another question
+    PageStore.start_sync()  # a new sync asks again
+    assert shared.send_request(stream_slice=window).json() == {"data": [3]}
+    assert Requester.calls == 3
+
+
+def metadata_response(properties: Dict[str, Any], status: int = 200) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps({"data": {"type": "metadata", "id": "customer", "attributes": {"properties": properties}}}).encode()
+    return response
+
+
+PROPERTIES = {
+    "tierStr": {"type": "string", "displayName": "Tier"},
+    "totalSpentNum": {"type": "number"},
+    "lastOrderAt": {"type": "date"},
+    "vipBool": {"type": "boolean"},
+    "sizesStr": {"type": "string", "multi": True},
+    "oddThing": {"type": "geo"},
+}
+
+
+def test_properties_map_one_row_per_attribute_with_its_column():
+    rows_ = list(PropertiesMap(parameters={}).extract_records(metadata_response(PROPERTIES)))
+    assert rows_[0] == {"name": "tierStr", "column": "custom_tier_str", "type": "string", "display_name": "Tier"}
+    assert [r["column"] for r in rows_] == ["custom_tier_str", "custom_total_spent_num", "custom_last_order_at", "custom_vip_bool", "custom_sizes_str", "custom_odd_thing"]
+
+
+def test_custom_attributes_schema_adds_typed_columns_and_keeps_the_base():
+    class Metadata:
+        def __init__(self, response: requests.Response) -> None:
+            self.response = response
+
+        def send_request(self, **_: Any) -> requests.Response:
+            return self.response
+
+    base = InlineSchemaLoader(schema={"type": "object", "properties": {"id": {"type": "string"}}}, parameters={})
+    schema = CustomAttributesSchema(base=base, metadata_requester=Metadata(metadata_response(PROPERTIES)), parameters={}).get_json_schema()
+
+    columns = schema["properties"]
+    assert columns["id"] == {"type": "string"}
+    assert columns["custom_tier_str"] == {"type": ["string", "null"]}
+    assert columns["custom_total_spent_num"] == {"type": ["number", "null"]}
+    assert columns["custom_last_order_at"] == {"type": ["string", "null"], "format": "date-time"}
+    assert columns["custom_vip_bool"] == {"type": ["boolean", "null"]}
+    assert columns["custom_sizes_str"] == {"type": ["array", "null"], "items": {"type": ["string", "null"]}}
+    assert columns["custom_odd_thing"] == {}  # an unknown type: any value
+    assert columns["custom"]["properties"]["total_spent_num"] == {"type": ["number", "null"]}
+    assert "custom_tier_str" not in base.get_json_schema()["properties"]  # the base is not changed
+
+    none_defined = CustomAttributesSchema(base=base, metadata_requester=Metadata(metadata_response({}, status=404)), parameters={})
+    assert set(none_defined.get_json_schema()["properties"]) == {"id", "custom"}
+
+
+def test_union_partition_router_yields_each_router_in_turn():
+    fixed = ListPartitionRouter(values=["customer", "company"], cursor_field="parent_id", config={}, parameters={})
+    more = ListPartitionRouter(values=["kobject.orders"], cursor_field="parent_id", config={}, parameters={})
+
+    union = UnionPartitionRouter(routers=[fixed, more], parameters={})
+
+    assert [s.partition["parent_id"] for s in union.stream_slices()] == ["customer", "company", "kobject.orders"]
+    assert union.get_request_params() == {} and union.get_stream_state() is None
