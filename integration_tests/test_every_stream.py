@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from integration_tests.conftest import api_resources, config_for, expected_keys, latest_states
+from integration_tests.conftest import REPO, Connector, api_resources, config_for, expected_keys, latest_states
 from integration_tests.sandbox import Sandbox
 
 # Etleap's entities (seed 001), in snake_case, plus team members.
@@ -39,13 +39,9 @@ def keys(run, stream: str, primary_key: List[List[str]]) -> List[Tuple[Any, ...]
 
 
 @pytest.fixture(scope="module")
-def streams(sandbox) -> Dict[str, Dict[str, Any]]:
-    from integration_tests.conftest import Connector
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as folder:
-        return catalog_of(Connector(Path(folder)), sandbox)
+def streams(sandbox, tmp_path_factory) -> Dict[str, Dict[str, Any]]:
+    """The discovered catalog of the shared sandbox, by stream name (read once for the module)."""
+    return catalog_of(Connector(tmp_path_factory.mktemp("discover")), sandbox)
 
 
 def test_discover_lists_every_etleap_entity_and_one_stream_per_enabled_klass(streams, sandbox):
@@ -146,8 +142,6 @@ def test_incremental_syncs_of_nested_and_per_parent_streams_visit_only_changed_p
 
 @pytest.mark.parametrize("document", ["README.md", "docs/integrations/sources/kustomer.md"])
 def test_the_documented_stream_tables_equal_discover(streams, document):
-    from integration_tests.conftest import REPO
-
     documented = {}
     for line in (REPO / document).read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -301,9 +301,10 @@ class PageStore:
 
     def put(self, key: str, response: requests.Response) -> None:
         headers = json.dumps({k: v for k, v in response.headers.items() if k.lower() == "content-type"})
+        method = response.request.method if response.request else "GET"
         with self._lock:
-            self._open().execute("INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?)",
-                (key, response.request.method if response.request else "GET", response.url, headers, response.content),
+            self._open().execute(
+                "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?)", (key, method, response.url, headers, response.content)
             )
 
 
@@ -642,9 +643,10 @@ class CustomAttributesSchema(SchemaLoader):
 
     Kustomer lets every org add attributes (``tierStr``, ``totalSpentNum``, ``lastOrderAt``) to
     customers, conversations, companies, messages and each Klass; their types are only known from
-    ``GET /v1/metadata/{resource}``. ``base`` is the static schema; ``metadata_requester`` calls
-    that endpoint (read as ``PropertiesMap`` reads it). Each attribute becomes a typed ``custom_<name>`` column and a typed
-    property of the ``custom`` object. Without metadata (none defined) the base schema stands.
+    ``GET /v1/metadata/{resource}``. ``base`` is the static schema; ``metadata_requester`` calls that
+    endpoint (read as ``PropertiesMap`` reads it). Each attribute becomes a typed ``custom_<name>``
+    column and a typed property of the ``custom`` object. Without metadata (404: none defined) the
+    base schema stands.
     """
 
     base: SchemaLoader

@@ -280,19 +280,9 @@ class Sandbox:
         """
         if child not in CONVERSATION_CHILDREN:
             raise KeyError(f"child must be one of {', '.join(CONVERSATION_CHILDREN)}")
-        coll = self.store.colls["conversation"]
         out: Dict[str, Any] = {}
         with self.store.lock:
-            if conversation_ids is None:
-                pairs = [(coll.id_of(c), c) for c in range(len(coll))]
-            else:
-                pairs = []
-                for cid in conversation_ids:
-                    c = coll.index_of(cid)
-                    if c is None:
-                        raise KeyError(f"unknown conversation {cid}")
-                    pairs.append((cid, c))
-            for cid, c in pairs:
+            for cid, c in self._id_index_pairs("conversation", conversation_ids):
                 items = self.renderer.conversation_items(child, c)
                 if conversation_ids is None and not items:
                     continue
@@ -310,18 +300,22 @@ class Sandbox:
         """
         if child not in CUSTOMER_CHILDREN:
             raise KeyError(f"child must be one of {', '.join(CUSTOMER_CHILDREN)}")
-        coll = self.store.colls["customer"]
         with self.store.lock:
-            if customer_ids is None:
-                indices: Iterable[int] = range(len(coll))
-            else:
-                indices = []
-                for cid in customer_ids:
-                    c = coll.index_of(cid)
-                    if c is None:
-                        raise KeyError(f"unknown customer {cid}")
-                    indices.append(c)
-            return {oid for c in indices for oid, _ in self.renderer.customer_items(child, c)}
+            pairs = self._id_index_pairs("customer", customer_ids)
+            return {oid for _, c in pairs for oid, _ in self.renderer.customer_items(child, c)}
+
+    def _id_index_pairs(self, kind: str, ids: Optional[Iterable[str]]) -> List[Tuple[str, int]]:
+        """``(id, index)`` of the given objects of ``kind`` (unknown ids raise KeyError), or of every one."""
+        coll = self.store.colls[kind]
+        if ids is None:
+            return [(coll.id_of(i), i) for i in range(len(coll))]
+        pairs = []
+        for object_id in ids:
+            i = coll.index_of(object_id)
+            if i is None:
+                raise KeyError(f"unknown {kind} {object_id}")
+            pairs.append((object_id, i))
+        return pairs
 
     def metadata(self, resource: str) -> Optional[Dict[str, Any]]:
         """``GET /v1/metadata/{resource}``'s ``data`` (None for an unknown resource)."""
