@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import pytest
 import requests
 
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 from unit_tests.manifest_streams import LIST_ENDPOINTS, SEARCH_STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """One shared sandbox, left unchanged by the tests that use it."""
-    with Sandbox(records=4000, seed=11) as running:
+    with Sandbox(records=4000, seed=11, **FAST_KUSTOMER_LIMITS) as running:
         yield running
 
 

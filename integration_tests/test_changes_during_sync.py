@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from integration_tests.conftest import SEARCH_CONTEXTS, config_for, ground_truth, latest_states
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
 STREAMS = ["conversations", "messages", "customers"]
 
@@ -20,7 +20,7 @@ STREAMS = ["conversations", "messages", "customers"]
     strict=False,
 )
 def test_the_latest_version_of_every_record_arrives_by_the_next_incremental_sync(connector):
-    with Sandbox(records=3000, seed=9, latency_ms=3, mutate_per_second=60) as sandbox:
+    with Sandbox(records=3000, seed=9, latency_ms=3, mutate_per_second=60, **FAST_KUSTOMER_LIMITS) as sandbox:
         config = config_for(sandbox, page_size=50)
         first = connector.run("read", config, streams=STREAMS)
         sandbox.mutate_per_second = 0  # the org goes quiet

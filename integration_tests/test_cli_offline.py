@@ -28,7 +28,7 @@ def test_spec_lists_every_config_field_in_form_order():
     spec = next(m for m in run("spec") if m["type"] == "SPEC")["spec"]["connectionSpecification"]
 
     order = sorted(spec["properties"], key=lambda name: spec["properties"][name]["order"])
-    assert order == ["api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "include_deleted", "api_url"]
+    assert order == ["api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "include_deleted", "requests_per_minute", "num_workers", "api_url"]
     assert spec["required"] == ["api_token"]
     assert spec["properties"]["api_token"]["airbyte_secret"] is True
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from integration_tests.conftest import ALL_STREAMS, config_for, ground_truth, latest_states
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
 
 def test_spec(connector):
@@ -49,7 +49,7 @@ def test_full_read_of_every_stream_equals_the_ground_truth_exactly(connector, sa
 
 
 def test_incremental_read_emits_exactly_the_changes(connector):
-    with Sandbox(records=1500, seed=5) as sandbox:
+    with Sandbox(records=1500, seed=5, **FAST_KUSTOMER_LIMITS) as sandbox:
         first = connector.run("read", config_for(sandbox, lookback_window="PT0S"), streams=["conversations", "notes"])
         state = latest_states(first)
         touched = set(sandbox.touch("conversation", 7)) | set(sandbox.create("conversation", 3))
@@ -63,13 +63,17 @@ def test_incremental_read_emits_exactly_the_changes(connector):
 
 
 def test_read_through_rate_limits_and_server_faults_ends_exact(connector):
+    """The org allows far fewer requests than the plan the connector assumes (60 and 10 searches per
+    two-second window): Kustomer's x-ratelimit headers teach it the real limits, so it waits for the
+    windows instead of running into 429s, and server faults are retried."""
     with Sandbox(records=1500, seed=3, org_rpm=60, search_rpm=10, time_scale=30, fault_rate=0.08, faults=["500", "502", "503", "504", "500-nobody", "reset", "malformed"]) as sandbox:
         run = connector.run("read", config_for(sandbox, page_size=50), streams=["conversations", "customers", "users", "tags"], timeout=600)
 
         assert run.returncode == 0 and run.errors() == []
         for stream in ("conversations", "customers", "users", "tags"):
             assert set(run.ids(stream)) == ground_truth(sandbox, stream), stream
-        assert sandbox.counters["status:429"] > 0 and sum(v for k, v in sandbox.counters.items() if k.startswith("fault:")) > 0
+        assert sum(v for k, v in sandbox.counters.items() if k.startswith("fault:")) > 0
+        assert sandbox.counters["status:429"] <= 0.01 * sandbox.counters["requests"], dict(sandbox.counters)
 
 
 def test_no_cli_output_of_this_module_contains_the_token():

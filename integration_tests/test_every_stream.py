@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from integration_tests.conftest import REPO, Connector, api_resources, config_for, expected_keys, latest_states
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
 # Etleap's entities (seed 001), in snake_case, plus team members.
 ETLEAP_STREAMS = """
@@ -90,7 +90,7 @@ def test_deleted_objects_are_emitted_flagged_by_default_and_left_out_on_request(
 
 
 def test_nested_streams_cost_no_requests_beyond_their_parents(connector):
-    with Sandbox(records=1500, seed=21) as sandbox:
+    with Sandbox(records=1500, seed=21, **FAST_KUSTOMER_LIMITS) as sandbox:
         parents = list(NESTED_IN_SEARCH) + ["teams", "team_routing_settings", "slas"]
         sandbox.reset_requests()
         connector.run("read", config_for(sandbox, page_size=50), streams=parents)
@@ -113,7 +113,7 @@ def test_nested_streams_cost_no_requests_beyond_their_parents(connector):
 
 def test_incremental_syncs_of_nested_and_per_parent_streams_visit_only_changed_parents(connector):
     streams = ["customers", "customer_emails", "customer_phones", "conversations", "conversation_events", "conversation_times"]
-    with Sandbox(records=1500, seed=23) as sandbox:
+    with Sandbox(records=1500, seed=23, **FAST_KUSTOMER_LIMITS) as sandbox:
         config = config_for(sandbox, lookback_window="PT0S")
         first = connector.run("read", config, streams=streams)
         assert first.returncode == 0 and first.errors() == []

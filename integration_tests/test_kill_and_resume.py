@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from integration_tests.conftest import CLI, catalog_for, config_for, ground_truth
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
 STREAMS = ["conversations", "customers", "notes", "users"]
 SEEDS = range(int(os.environ.get("KILL_RESUME_SEEDS", "3")))
@@ -43,7 +43,7 @@ def read_until_killed(folder, sandbox, state, kill_after_lines):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_killed_syncs_resume_from_their_last_state_without_loss(tmp_path, seed):
     chance = random.Random(seed)
-    with Sandbox(records=2000, seed=100 + seed, latency_ms=1) as sandbox:
+    with Sandbox(records=2000, seed=100 + seed, latency_ms=1, **FAST_KUSTOMER_LIMITS) as sandbox:
         state, emitted, finished, attempts = {}, set(), False, 0
         while not finished:
             attempts += 1

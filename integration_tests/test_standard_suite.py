@@ -14,7 +14,7 @@ from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
 from airbyte_cdk.test.standard_tests.pytest_hooks import pytest_generate_tests  # noqa: F401  (parametrizes `scenario`)
 
 from integration_tests.conftest import TOKEN
-from integration_tests.sandbox import Sandbox
+from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 from source_kustomer import SourceKustomer
 
 CONFIGS = Path(__file__).resolve().parent / "acceptance"
@@ -22,7 +22,7 @@ CONFIGS = Path(__file__).resolve().parent / "acceptance"
 
 @pytest.fixture(scope="module", autouse=True)
 def sandbox_configs():
-    with Sandbox(records=1200, seed=21) as sandbox:
+    with Sandbox(records=1200, seed=21, **FAST_KUSTOMER_LIMITS) as sandbox:
         CONFIGS.mkdir(exist_ok=True)
         (CONFIGS / "sandbox_config.json").write_text(json.dumps({"api_token": TOKEN, "api_url": sandbox.url}))
         (CONFIGS / "rejected_key_config.json").write_text(json.dumps({"api_token": "not-a-kustomer-key", "api_url": sandbox.url}))

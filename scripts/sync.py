@@ -31,11 +31,11 @@ def config_from_environment(stack: ExitStack) -> Dict[str, Any]:
                 config[field] = os.environ[variable]
         print(f"Syncing your Kustomer org ({config.get('org_name') or config['region']}).")
         return config
-    from integration_tests.sandbox import Sandbox
+    from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
     records = int(os.environ.get("SANDBOX_RECORDS", "20000"))
     DUCKDB_FILE.unlink(missing_ok=True)  # the sandbox is generated anew each time: so is its copy
-    sandbox = stack.enter_context(Sandbox(records=records, seed=7))
+    sandbox = stack.enter_context(Sandbox(records=records, seed=7, **FAST_KUSTOMER_LIMITS))
     print(f"No KUSTOMER_API_TOKEN set: syncing the bundled Kustomer sandbox ({records:,} records) at {sandbox.url}.")
     return {"api_token": "sandbox-token", "api_url": sandbox.url}
 

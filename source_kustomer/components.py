@@ -17,12 +17,15 @@ import time
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Callable, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.decoders import Decoder, JsonDecoder
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator, NoAuth
+from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
 from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
@@ -37,6 +40,9 @@ from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Req
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
+from airbyte_cdk.sources.streams.call_rate import APIBudget
+from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
 from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_parse
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -99,14 +105,79 @@ class FlattenJsonApiResource(RecordTransformation):
                 record[_RELATIONSHIP_RENAMES.get(key, key)] = relationship["data"]
 
 
+_NOT_JSON = object()
+
+
+def parsed_body(response: requests.Response) -> Any:
+    """The response's JSON body, parsed once and kept on the response (``_NOT_JSON`` if it is not JSON)."""
+    body = response.__dict__.get("_parsed_body")
+    if body is None:
+        try:
+            body = orjson.loads(response.content) if response.content else {}
+        except orjson.JSONDecodeError:
+            body = _NOT_JSON
+        response.__dict__["_parsed_body"] = body
+    return body
+
+
+class ParsedOnce(JsonDecoder):
+    """Parses each Kustomer page once, however many components read it, and never shrugs off bad JSON.
+
+    A search page is about 2 MB of JSON; the error handler, the record selector and the paginator
+    all read it, and parsing it for each cost a quarter of the connector's CPU. The CDK's
+    ``JsonDecoder`` also turns a body that is not JSON into ``{}``, an empty page that would end the
+    stream early without a word: such a page is retried (``KustomerErrorBodies``), and one that gets
+    here anyway fails the sync with a clear error.
+    """
+
+    def __init__(self, parameters: Optional[Mapping[str, Any]] = None, **_: Any) -> None:
+        super().__init__(parameters or {})
+
+    def decode(self, response: requests.Response) -> Generator[MutableMapping[str, Any], None, None]:
+        body = parsed_body(response)
+        if body is _NOT_JSON:
+            raise AirbyteTracedException(
+                message="Kustomer sent a page that is not valid JSON, so its records cannot be read. Run the sync again.",
+                internal_message=f"Invalid JSON from {response.request.method if response.request else ''} {response.url}",
+                failure_type=FailureType.transient_error,
+            )
+        yield body
+
+
+@dataclass
+class RecordsAt(DpathExtractor):
+    """``DpathExtractor`` that looks a plain key path up directly.
+
+    Kustomer's pages are large (a 500-conversation search page is about 2 MB of JSON), and
+    ``dpath.get`` finds even a top-level key by walking every leaf of the page: 100 ms per such page,
+    more than parsing it. A path of plain keys is followed key by key instead; wildcards still go
+    through dpath.
+    """
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
+        path = [key.eval(self.config) for key in self._field_path]
+        if "*" in path or self.record_expander is not None:
+            yield from super().extract_records(response)
+            return
+        for body in self.decoder.decode(response):
+            found = _at(body, path) if path else body
+            if isinstance(found, list):
+                yield from found
+            elif found:
+                yield found
+
+
 # --------------------------------------------------------------------------------------------------
 # The search engine: keyset pagination on updatedAt, exact across caps, bursts and the archive
 # --------------------------------------------------------------------------------------------------
 
 
 def updated_at_of(resource: Mapping[str, Any]) -> Optional[str]:
+    """A resource's updatedAt, also once ``FlattenJsonApiResource`` has flattened it in place."""
     attributes = resource.get("attributes")
-    return attributes.get("updatedAt") if isinstance(attributes, dict) else None
+    if isinstance(attributes, dict):
+        return attributes.get("updatedAt")
+    return resource.get("updated_at") if "id" in resource else None
 
 
 @dataclass
@@ -132,6 +203,7 @@ class SearchKeysetPagination(PaginationStrategy):
     page_size: Union[int, str] = 500
     max_pages: int = 100
     search_from_days_ago: int = 732
+    decoder: Decoder = field(default_factory=lambda: JsonDecoder(parameters={}))
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.search_from_days_ago = int(parameters.get("search_from_days_ago", self.search_from_days_ago))
@@ -153,7 +225,7 @@ class SearchKeysetPagination(PaginationStrategy):
         page_size_override: Optional[int] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> Optional[Mapping[str, Any]]:
-        body = response.json()
+        body = next(iter(self.decoder.decode(response)), None) or {}
         data: List[Mapping[str, Any]] = body.get("data") or []
         archive = "/archive/" in (response.request.path_url or "")
         token: Mapping[str, Any] = last_page_token_value or {}
@@ -238,9 +310,8 @@ class BoundaryRepeatPageFilter(BoundaryRepeatFilter):
     def filter_records(
         self, records: Iterable[Mapping[str, Any]], stream_state: StreamState, stream_slice: Optional[StreamSlice] = None, **_: Any
     ) -> Iterable[Mapping[str, Any]]:
-        for page in records:
-            page["data"] = list(self._first_sightings(page.get("data") or [], stream_slice))  # type: ignore[index]
-            yield page
+        for page in records:  # a copy: the parsed page itself stays whole for the paginator
+            yield {**page, "data": list(self._first_sightings(page.get("data") or [], stream_slice))}
 
 
 def _slice_key(stream_slice: Optional[StreamSlice]) -> Any:
@@ -258,8 +329,8 @@ class PageStore:
     """Search pages already fetched in this sync, on disk (SQLite in a private temp dir), so RAM stays flat.
 
     A key is the whole request (URL, query, JSON body); a page is stored only when Kustomer answered
-    200. While one thread fetches a page, others asking for the same key wait for it instead of
-    sending the request a second time.
+    200 or an ignored 404 (no metadata). While one thread fetches a page, others asking for the same
+    key wait for it instead of sending the request a second time.
     """
 
     current: "PageStore"
@@ -280,7 +351,7 @@ class PageStore:
             self._directory = tempfile.TemporaryDirectory(prefix="source-kustomer-pages-")
             self._db = sqlite3.connect(os.path.join(self._directory.name, "pages.sqlite"), check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=OFF")
-            self._db.execute("CREATE TABLE page (key TEXT PRIMARY KEY, method TEXT, url TEXT, headers TEXT, body BLOB)")
+            self._db.execute("CREATE TABLE page (key TEXT PRIMARY KEY, status INTEGER, method TEXT, url TEXT, headers TEXT, body BLOB)")
         return self._db
 
     def key_lock(self, key: str) -> threading.Lock:
@@ -289,12 +360,12 @@ class PageStore:
 
     def get(self, key: str) -> Optional[requests.Response]:
         with self._lock:
-            row = self._open().execute("SELECT method, url, headers, body FROM page WHERE key = ?", (key,)).fetchone()
+            row = self._open().execute("SELECT status, method, url, headers, body FROM page WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         response = requests.Response()
-        method, url, headers, body = row
-        response.status_code, response.url, response._content = 200, url, body
+        status, method, url, headers, body = row
+        response.status_code, response.url, response._content = status, url, body
         response.headers.update(json.loads(headers))
         response.request = requests.Request(method, url).prepare()
         return response
@@ -304,7 +375,8 @@ class PageStore:
         method = response.request.method if response.request else "GET"
         with self._lock:
             self._open().execute(
-                "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?)", (key, method, response.url, headers, response.content)
+                "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?, ?)",
+                (key, response.status_code, method, response.url, headers, response.content),
             )
 
 
@@ -403,7 +475,7 @@ class SharedPages(_RequesterFacade):
                     log_formatter=log_formatter,
                     **options,
                 )
-                if response is not None and response.status_code == 200:
+                if response is not None and response.status_code in (200, 404):  # a 404 reaching here was ignored
                     pages.put(key, response)
         return response
 
@@ -411,6 +483,48 @@ class SharedPages(_RequesterFacade):
 # --------------------------------------------------------------------------------------------------
 # Rate limits
 # --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KustomerErrorBodies(ErrorHandler):
+    """The two Kustomer answers that only their bodies tell apart, checked without parsing every page.
+
+    An expired key gets the same 401 as a wrong key or a missing role; only its body says "Expired
+    token". A page cut short or garbled on the way still has status 200; only its body, not JSON,
+    shows it. A declarative ``predicate`` filter would decode every response's body again with the
+    standard json module (20 ms per 2 MB search page, for each such filter); this handler looks for
+    the words in the raw bytes of 401/403 bodies and parses a 2xx body once for everyone
+    (``parsed_body``). Every other answer goes to the declarative ``handler``, whose retries and
+    backoff it keeps.
+    """
+
+    handler: ErrorHandler
+    expired_key_message: str
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config = field(default_factory=dict)
+
+    @property
+    def max_retries(self) -> Optional[int]:
+        return self.handler.max_retries
+
+    @property
+    def max_time(self) -> Optional[int]:
+        return self.handler.max_time
+
+    @property
+    def backoff_strategies(self) -> Optional[List[BackoffStrategy]]:
+        return getattr(self.handler, "backoff_strategies", None)
+
+    def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.Response):
+            status, body = response_or_exception.status_code, response_or_exception.content or b""
+            if status in (401, 403) and b"expired token" in body.lower():
+                return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, self.expired_key_message)
+            if 200 <= status < 300 and not (body.strip() and isinstance(parsed_body(response_or_exception), dict)):
+                return ErrorResolution(
+                    ResponseAction.RETRY, FailureType.transient_error, "Kustomer answered with a body that is not JSON; retrying."
+                )
+        return self.handler.interpret_response(response_or_exception)
 
 
 @dataclass
@@ -438,9 +552,9 @@ class RateLimitResetBackoff(BackoffStrategy):
             return None
         headers = response_or_exception.headers
         wait = _seconds(headers.get("Retry-After"))
-        reset = _seconds(headers.get("x-ratelimit-reset"))
+        reset = reset_epoch(headers.get("x-ratelimit-reset"))
         if wait is None and reset is not None:
-            wait = reset - time.time() if reset > 1e9 else reset
+            wait = reset - time.time()
         if wait is None:
             return None
         return min(max(wait, 1.0), self.max_wait_seconds)
@@ -451,6 +565,106 @@ def _seconds(value: Optional[str]) -> Optional[float]:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def reset_epoch(value: Optional[str]) -> Optional[float]:
+    """``x-ratelimit-reset`` as epoch seconds: Kustomer sends epoch seconds, some answers seconds from now."""
+    seconds = _seconds(value)
+    if seconds is None:
+        return None
+    return seconds if seconds > 1e9 else time.time() + seconds
+
+
+class RateLimitBucket:
+    """One of Kustomer's fixed rate-limit windows as this sync sees it: ``limit`` requests until ``reset_at``.
+
+    ``take`` spends one request or says how long to wait for the window to reopen. ``sync`` adopts
+    what Kustomer's headers say: the bucket's limit (never above ``ceiling``, the user's cap), the
+    window's true end and, if fewer requests are left than this sync counted (other integrations
+    spend from the same org budget), that smaller number. Until a response names the window, it is
+    assumed to start with the first request and last ``window_s``.
+    """
+
+    def __init__(
+        self, limit: int, window_s: float = 60.0, ceiling: Optional[int] = None, clock: Optional[Callable[[], float]] = None
+    ) -> None:
+        self.limit, self.window_s, self.ceiling = int(limit), float(window_s), ceiling
+        self._clock = clock or (lambda: time.time())
+        self.remaining, self.reset_at = self.limit, 0.0
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if a request was spent, else the seconds until this window reopens."""
+        with self._lock:
+            now = self._clock()
+            if now >= self.reset_at:
+                self.remaining, self.reset_at = self.limit, now + self.window_s
+            if self.remaining > 0:
+                self.remaining -= 1
+                return 0.0
+            return self.reset_at - now
+
+    def sync(self, limit: Optional[int], remaining: Optional[int], reset_at: Optional[float]) -> None:
+        with self._lock:
+            now = self._clock()
+            if reset_at is not None and reset_at <= now:
+                return  # an answer from a window that has closed since: nothing left to learn from it
+            if limit is not None and limit > 0:
+                limit = min(limit, self.ceiling or limit)
+                self.remaining, self.limit = max(0, self.remaining + limit - self.limit), limit
+            if reset_at is not None:
+                self.reset_at = reset_at
+            if remaining is not None:
+                self.remaining = min(self.remaining, remaining)
+
+
+SEARCH_PATH = re.compile(r"/v1/customers(/archive)?/search$")
+
+
+class KustomerApiBudget(APIBudget):
+    """Kustomer's two rate-limit buckets, shared by every stream and thread of a sync.
+
+    Every request spends from the org's budget (300 to 2,000 a minute by plan, the
+    ``requests_per_minute`` option); a search (``POST /v1/customers/search`` or its archive) spends
+    from the API key's search budget too, 100 a minute. Each response's ``x-ratelimit-limit``,
+    ``-remaining`` and ``-reset`` update the bucket they describe: a search answer describes the
+    search bucket unless its limit is the org's. The search limit is whatever Kustomer says it is; the
+    org's never exceeds ``requests_per_minute``. A request whose bucket is empty waits for the reset
+    instead of earning a 429. (The CDK's ``HTTPAPIBudget`` charges a request to its first
+    matching policy only, takes its limits as constants and reads the reset as whole epoch seconds.)
+    """
+
+    def __init__(self, requests_per_minute: int = 1000, searches_per_minute: int = 100, window_s: float = 60.0) -> None:
+        super().__init__(policies=[])
+        self.org = RateLimitBucket(requests_per_minute, window_s, ceiling=requests_per_minute)
+        self.search = RateLimitBucket(searches_per_minute, window_s)
+        self._org_limit_said: Optional[float] = None  # the org limit Kustomer last named
+
+    @classmethod
+    def for_config(cls, config: Mapping[str, Any]) -> "KustomerApiBudget":
+        return cls(requests_per_minute=int(config.get("requests_per_minute") or 1000))
+
+    @staticmethod
+    def is_search(request: Any) -> bool:
+        return getattr(request, "method", None) == "POST" and bool(SEARCH_PATH.search(urlsplit(request.url or "").path))
+
+    def acquire_call(self, request: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        for bucket in (self.search, self.org) if self.is_search(request) else (self.org,):
+            while (wait := bucket.take()) > 0:
+                time.sleep(wait + 0.05)
+
+    def update_from_response(self, request: Any, response: Any) -> None:
+        headers = getattr(response, "headers", None) or {}
+        limit = _seconds(headers.get("x-ratelimit-limit"))
+        remaining = _seconds(headers.get("x-ratelimit-remaining"))
+        if limit is None and remaining is None:
+            return
+        search_answer = self.is_search(request) and limit != self._org_limit_said
+        if not search_answer:
+            self._org_limit_said = limit
+        bucket = self.search if search_answer else self.org
+        reset_at = reset_epoch(headers.get("x-ratelimit-reset"))
+        bucket.sync(int(limit) if limit else None, int(remaining) if remaining is not None else None, reset_at)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -524,6 +738,53 @@ class UtcDateTime(ValidationStrategy):
 # --------------------------------------------------------------------------------------------------
 
 
+class PageBody:
+    """A parent page's ``data`` and ``included``, as one value the CDK's dpath lookups do not walk."""
+
+    __slots__ = ("data", "included")
+
+    def __init__(self, data: List[Any], included: List[Any]) -> None:
+        self.data, self.included = data, included
+
+
+@dataclass
+class ParentPageRecord(RecordTransformation):
+    """Turns a parent page into the record the nested stream's substream router reads: ``page_key``,
+    ``updated_at`` (set before, declaratively) and ``page``, a ``PageBody``.
+
+    The router copies a child's ``extra_fields`` out of each parent record with ``dpath.get``, which
+    walks every leaf of the record: 200 ms per 500-conversation page and nested stream when the page
+    itself is the record. Tucked into a ``PageBody``, the page is handed over without a walk. Each
+    resource keeps only what ``PageItems`` reads (type, id, updatedAt and the arrays at ``items_at``):
+    pages wait in the CDK's queue as the child's partitions, and a whole one weighs about 15 MB.
+    """
+
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._paths = _item_paths(parameters)
+
+    def transform(self, record: MutableMapping[str, Any], **_: Any) -> None:
+        data, included = record.pop("data", None) or [], record.pop("included", None) or []
+        page = PageBody([self._pruned(item) for item in data], [self._pruned(item) for item in included])
+        for key in [key for key in record if key not in ("page_key", "updated_at")]:
+            del record[key]
+        record["page"] = page
+
+    def _pruned(self, resource: Any) -> Any:
+        if not isinstance(resource, dict) or not self._paths:
+            return resource
+        pruned: Dict[str, Any] = {"type": resource.get("type"), "id": resource.get("id"), "attributes": {"updatedAt": updated_at_of(resource)}}
+        for path in self._paths:
+            value = _at(resource, path)
+            if value is not None:
+                target = pruned
+                for key in path[:-1]:
+                    target = target.setdefault(key, {})
+                target[path[-1]] = value
+        return pruned
+
+
 class _ParsedPage(requests.Response):
     """A page already parsed by the parent stream, handed to the child's record selector as is."""
 
@@ -542,7 +803,7 @@ class ParentPage(_RequesterFacade):
     A customer's emails, phones, ..., a message's attachments and a note's mentions are arrays inside
     the parent resource: Kustomer has no endpoint of their own to call. The nested stream's partition
     router reads the parent's pages (one slice per page, its ``data`` and ``included`` lists in the
-    slice's extra fields); this requester turns the slice back into the "response" the record
+    slice's extra field ``page``, see ``ParentPageRecord``); this requester turns the slice back into the "response" the record
     selector parses. It never touches the network. (The CDK's ``lazy_read_pointer`` does the same
     on a first sync only, and per parent record; from the second sync on it sends real requests.)
     """
@@ -551,8 +812,10 @@ class ParentPage(_RequesterFacade):
     config: Config = field(default_factory=dict)
 
     def send_request(self, stream_slice: Optional[StreamSlice] = None, **_: Any) -> Optional[requests.Response]:
-        extra = (stream_slice.extra_fields if stream_slice is not None else None) or {}
-        return _ParsedPage({"data": extra.get("data") or [], "included": extra.get("included") or []})
+        page = ((stream_slice.extra_fields if stream_slice is not None else None) or {}).get("page")
+        if not isinstance(page, PageBody):
+            return _ParsedPage({"data": [], "included": []})
+        return _ParsedPage({"data": page.data, "included": page.included})
 
 
 @dataclass
@@ -574,8 +837,7 @@ class PageItems(RecordExtractor):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._parent: str = parameters.get("parent") or parameters["query_context"]
-        paths = parameters["items_at"]
-        self._paths: List[List[str]] = [paths] if isinstance(paths[0], str) else paths
+        self._paths = _item_paths(parameters)
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
         page = response.json()
@@ -592,6 +854,12 @@ class PageItems(RecordExtractor):
                     if len(self._paths) > 1:
                         row["group"] = path[-1]
                     yield row
+
+
+def _item_paths(parameters: Mapping[str, Any]) -> List[List[str]]:
+    """A nested stream's ``items_at``: one path (``[attributes, emails]``) or several."""
+    paths = parameters.get("items_at") or []
+    return [paths] if paths and isinstance(paths[0], str) else list(paths)
 
 
 def _at(value: Any, path: List[str]) -> Any:

@@ -14,7 +14,7 @@ from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.sources.source import TState
 
-from source_kustomer.components import PageStore
+from source_kustomer.components import KustomerApiBudget, PageStore
 
 
 def manifest_path() -> Path:
@@ -23,6 +23,10 @@ def manifest_path() -> Path:
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "manifest.yaml"
+
+
+#: Records and partitions waiting between the worker threads and the output.
+QUEUE_SIZE = 1000
 
 
 class SourceKustomer(YamlDeclarativeSource):
@@ -41,3 +45,14 @@ class SourceKustomer(YamlDeclarativeSource):
             path_to_yaml=str(manifest_path()),
             config_path=config_path,
         )
+        # One budget for the whole sync, whichever streams the CDK builds and however often.
+        self._budget = KustomerApiBudget.for_config(self._config)
+        # The CDK buffers up to 10,000 records and partitions between its workers and the output. A
+        # buffered search record keeps its whole parsed page alive: 1,000 keep the output as busy
+        # and peak memory about 90 MB lower (measured with 10 workers; see README, Performance).
+        self._concurrent_source._queue.maxsize = QUEUE_SIZE
+
+    def _prepare_for_stream_build(self) -> None:
+        """Every requester the CDK builds from here on spends from Kustomer's two rate-limit buckets."""
+        super()._prepare_for_stream_build()
+        self._constructor._api_budget = self._budget

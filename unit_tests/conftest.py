@@ -57,16 +57,25 @@ def kustomer():
 
 @pytest.fixture(autouse=True)
 def backoff_sleeps(monkeypatch) -> List[float]:
-    """Retries wait in the CDK's rate-limit handlers and in the backoff library; record the waits
-    (those longer than zero) instead of sleeping them."""
+    """Retries wait in the CDK's rate-limit handlers, in the backoff library and in the connector's
+    rate-limit budget; record the waits (those longer than zero) and move a shared clock forward
+    instead of sleeping them."""
     import backoff._sync
     from airbyte_cdk.sources.streams.http import rate_limiting
 
+    from source_kustomer import components
+
     slept: List[float] = []
+
+    def sleep(seconds: float) -> None:
+        if seconds > 0:
+            slept.append(seconds)
+
     fake_time = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
-    fake_time.sleep = lambda seconds: slept.append(seconds) if seconds > 0 else None
-    monkeypatch.setattr(backoff._sync, "time", fake_time)
-    monkeypatch.setattr(rate_limiting, "time", fake_time)
+    fake_time.sleep = sleep
+    fake_time.time = lambda: time.time() + sum(slept)
+    for module in (backoff._sync, rate_limiting, components):
+        monkeypatch.setattr(module, "time", fake_time)
     return slept
 
 

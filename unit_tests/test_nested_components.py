@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional
 
+import dpath
 import requests
 import requests_mock
 from airbyte_cdk.sources.declarative.partition_routers.list_partition_router import ListPartitionRouter
@@ -14,9 +15,11 @@ from airbyte_cdk.sources.types import StreamSlice
 from source_kustomer.components import (
     BoundaryRepeatPageFilter,
     CustomAttributesSchema,
+    PageBody,
     PageItems,
     PageStore,
     ParentPage,
+    ParentPageRecord,
     PropertiesMap,
     SharedPages,
     UnionPartitionRouter,
@@ -28,7 +31,7 @@ def customer(n: int, updated_at: str, **attributes: Any) -> Dict[str, Any]:
 
 
 def page_slice(data: List[Dict[str, Any]], included: Optional[List[Dict[str, Any]]] = None) -> StreamSlice:
-    return StreamSlice(partition={"page": "p1"}, cursor_slice={}, extra_fields={"data": data, "included": included})
+    return StreamSlice(partition={"page": "p1"}, cursor_slice={}, extra_fields={"page": PageBody(data, included or [])})
 
 
 def rows(extractor: PageItems, data, included=None) -> List[Dict[str, Any]]:
@@ -41,6 +44,15 @@ def test_parent_page_answers_from_the_slice_without_a_request():
         response = ParentPage(parameters={}).send_request(stream_slice=page_slice([customer(1, "t")]))
         assert mocker.call_count == 0
     assert response.status_code == 200 and response.json() == {"data": [customer(1, "t")], "included": []}
+
+
+def test_parent_page_record_hands_the_page_over_in_one_value_dpath_does_not_walk():
+    record = {"data": [customer(1, "t")], "included": [customer(2, "t")], "links": {"self": "/x"}, "meta": {}, "page_key": "k", "updated_at": "t"}
+    ParentPageRecord(parameters={}).transform(record)
+
+    assert set(record) == {"page_key", "updated_at", "page"}
+    assert (record["page"].data, record["page"].included) == ([customer(1, "t")], [customer(2, "t")])
+    assert dpath.get(record, ["page"]) is record["page"]  # found at the top, and nothing inside it is visited
 
 
 def test_page_items_one_row_per_array_item_with_parent_id_cursor_and_position():

@@ -17,6 +17,6 @@ envelopes, errors), ``ratelimit``, ``faults``, ``server`` (HTTP transport) and `
 
 from .api import DEFAULT_TOKENS
 from .faults import FAULT_KINDS
-from .sandbox import DEFAULT_RECORDS, Sandbox
+from .sandbox import DEFAULT_RECORDS, FAST_KUSTOMER_LIMITS, Sandbox
 
-__all__ = ["DEFAULT_RECORDS", "DEFAULT_TOKENS", "FAULT_KINDS", "Sandbox"]
+__all__ = ["DEFAULT_RECORDS", "DEFAULT_TOKENS", "FAST_KUSTOMER_LIMITS", "FAULT_KINDS", "Sandbox"]

@@ -48,6 +48,11 @@ CUSTOMER_CHILDREN = ("drafts", "merges")
 
 DEFAULT_RECORDS = 4000
 
+#: Kustomer's rate limits (an org plan of 2,000 requests and 100 searches a window) with one-second
+#: windows: what a connector under test runs against, so its rate-limit budget is always exercised
+#: yet a test never waits long. ``Sandbox(**FAST_KUSTOMER_LIMITS)``.
+FAST_KUSTOMER_LIMITS: Dict[str, Any] = {"org_rpm": 2000, "search_rpm": 100, "time_scale": 60}
+
 TimeLike = Union[None, int, float, str, datetime]
 
 
