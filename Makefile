@@ -5,11 +5,12 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: help install test unit-test integration-test sync clean
+.PHONY: help install test unit-test integration-test sync bench clean
 
 help:
 	@echo "make sync   sync every stream into a local DuckDB file (your org with KUSTOMER_API_TOKEN, else the bundled sandbox)"
 	@echo "make test   run every test (unit + integration)"
+	@echo "make bench  benchmark against the Singer tap-kustomer on the bundled sandbox (BENCH_ARGS=--modes=memory for the 1M-record memory run)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -33,5 +34,14 @@ integration-test: install
 sync: install
 	.venv/bin/python scripts/sync.py
 
+# The Singer tap gets its own venv with its own pins: it is the baseline, not a dependency.
+.bench/tap-venv/.installed: $(UV) benchmarks/tap-requirements.txt
+	$(UV) venv --quiet --clear --python $(PYTHON) .bench/tap-venv
+	$(UV) pip install --quiet --python .bench/tap-venv/bin/python -r benchmarks/tap-requirements.txt
+	@touch $@
+
+bench: install .bench/tap-venv/.installed
+	.venv/bin/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
-	rm -rf .venv .tools .pytest_cache build dist
+	rm -rf .venv .tools .bench .pytest_cache build dist

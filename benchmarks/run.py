@@ -1,0 +1,264 @@
+"""``make bench``: source-kustomer against the Singer tap ``tap-kustomer``, on the same sandboxed org.
+
+Each mode starts the bundled Kustomer sandbox (``integration_tests/sandbox``) on 127.0.0.1, then syncs
+it with both connectors in turn, each as its own process, and prints for each: records per second,
+requests per record, 429s, peak RSS and CPU seconds per 1,000 records, and the ratios (ours / tap's).
+
+Modes (``--modes``, default all but ``memory``):
+
+* ``unthrottled``: 30 ms of latency per request, no rate limits enforced.
+* ``cpu``: no latency and no limits: what each record costs in CPU.
+* ``throttled``: Kustomer's limits (1,000 requests and 100 searches per window), with the window
+  shortened ``--time-scale`` times so the run takes minutes. Only the search streams are synced, and
+  the report adds the share of the search bucket's throughput reached (100 searches x 500 records
+  per window) and the search requests sent over the fewest that could return the same records.
+* ``memory``: source-kustomer alone, the search streams and org lists, on a ``--memory-records`` org
+  (default 1,000,000): peak RSS must not grow with the org.
+
+Both connectors read the same records: the streams the tap has, objects updated in the last 700 days
+(the tap never reads Kustomer's archive) and not deleted (it never asks for deleted objects), and no
+bulk-update bursts of 500+ objects at one instant (the tap pages by timestamp alone and loops forever
+on those; that is reported by the integration tests, not here). The tap runs from its own venv
+(``.bench/tap-venv``, made by ``make bench``) through ``benchmarks/singer_tap.py``, which only points
+its hard-coded base URL at the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.singer_tap import summarize, tap_config  # noqa: E402  (stdlib-only helpers)
+from integration_tests.sandbox import Sandbox  # noqa: E402
+
+OURS = REPO / ".venv" / "bin" / "source-kustomer"
+TAP_PYTHON = REPO / ".bench" / "tap-venv" / "bin" / "python"
+TAP_WRAPPER = REPO / "benchmarks" / "singer_tap.py"
+TOKEN = "sandbox-token"
+
+SEARCH_STREAMS = ["customers", "conversations", "messages", "notes", "kobjects"]
+LIST_STREAMS = ["users", "teams", "tags", "shortcuts"]
+#: Kustomer's documented limits for an org on the 1,000-requests plan and an API key's searches.
+ORG_RPM, SEARCH_RPM, SEARCH_PAGE = 1000, 100, 500
+UNLIMITED = 10**9
+
+
+@dataclass
+class Result:
+    """One connector's run: what it emitted, what it cost, how it ended."""
+
+    name: str
+    seconds: float
+    records: int
+    distinct: int
+    requests: int
+    searches: int
+    rate_limited: int
+    peak_rss_mb: float
+    cpu_seconds: float
+    exit_code: int
+    error: str = ""
+    per_stream: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def requests_per_record(self) -> float:
+        return self.requests / self.records if self.records else math.inf
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return 1000 * self.cpu_seconds / self.records if self.records else math.inf
+
+
+def measure(name: str, argv: Sequence[str], sandbox: Sandbox, folder: Path, timeout: float, count: Any) -> Result:
+    """Runs ``argv`` with stdout to a file; peak RSS and CPU come from the kernel's rusage of that process."""
+    sandbox.reset_requests()
+    before = Counter(sandbox.counters)
+    out_path, err_path = folder / f"{name}.out", folder / f"{name}.err"
+    started = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        process = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=REPO)
+        deadline, status, usage = started + timeout, None, None
+        while status is None:
+            pid, raw_status, raw_usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                status, usage = raw_status, raw_usage
+            elif time.monotonic() > deadline:
+                process.kill()
+            else:
+                time.sleep(0.05)
+    seconds = time.monotonic() - started
+    counters = Counter(sandbox.counters) - before
+    records, distinct, per_stream, error = count(out_path)
+    if process.returncode is None:
+        process.returncode = os.waitstatus_to_exitcode(status)
+    if timeout and seconds >= timeout:
+        error = f"killed after {timeout:.0f} s (no end in sight). " + error
+    if not error and process.returncode != 0:
+        error = _last_line(err_path)
+    return Result(
+        name=name, seconds=seconds, records=records, distinct=distinct, requests=counters["requests"],
+        searches=counters["search"], rate_limited=counters["rate_limited"], peak_rss_mb=usage.ru_maxrss / 1024,
+        cpu_seconds=usage.ru_utime + usage.ru_stime, exit_code=process.returncode, error=error, per_stream=per_stream,
+    )
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def count_airbyte(path: Path):
+    per_stream: Counter[str] = Counter()
+    ids: Dict[str, set] = {}
+    error = ""
+    with open(path, "rb") as lines:
+        for line in lines:
+            if line.startswith(b'{"type":"RECORD"'):
+                record = json.loads(line)["record"]
+                per_stream[record["stream"]] += 1
+                ids.setdefault(record["stream"], set()).add(record["data"].get("id"))
+            elif line.startswith(b'{"type":"TRACE"') and b'"ERROR"' in line:
+                error = error or json.loads(line)["trace"]["error"]["message"]
+    return sum(per_stream.values()), sum(len(v) for v in ids.values()), dict(per_stream), error
+
+
+def count_singer(path: Path):
+    with open(path, encoding="utf-8", errors="replace") as lines:  # (a killed tap may leave half a line)
+        summary = summarize(line for line in lines if line.startswith("{") and line.rstrip().endswith("}"))
+    records = summary.get("records", {})
+    distinct = summary.get("distinct_ids", {})
+    return sum(records.values()), sum(distinct.values()), dict(records), ""
+
+
+def run_ours(sandbox: Sandbox, folder: Path, streams: List[str], config: Dict[str, Any], timeout: float) -> Result:
+    config_path = folder / "ours_config.json"
+    config_path.write_text(json.dumps({"api_token": TOKEN, "api_url": sandbox.url, **config}))
+    discovered = subprocess.run([str(OURS), "discover", "--config", str(config_path)], capture_output=True, text=True, check=True)
+    catalog = next(json.loads(line)["catalog"] for line in discovered.stdout.splitlines() if '"CATALOG"' in line)
+    chosen = [s for s in catalog["streams"] if s["name"] in streams]
+    configured = {"streams": [{
+        "stream": s,
+        "sync_mode": "incremental" if "incremental" in s["supported_sync_modes"] else "full_refresh",
+        "destination_sync_mode": "append",
+    } for s in chosen]}
+    catalog_path = folder / "ours_catalog.json"
+    catalog_path.write_text(json.dumps(configured))
+    argv = [str(OURS), "read", "--config", str(config_path), "--catalog", str(catalog_path)]
+    return measure("source-kustomer", argv, sandbox, folder, timeout, count_airbyte)
+
+
+def run_tap(sandbox: Sandbox, folder: Path, streams: List[str], start_date: str, timeout: float) -> Result:
+    config_path, catalog_path = folder / "tap_config.json", folder / "tap_catalog.json"
+    config_path.write_text(json.dumps(tap_config(TOKEN, start_date)))
+    catalog = subprocess.run([str(TAP_PYTHON), str(TAP_WRAPPER), "--discover-selected", ",".join(streams)],
+                             capture_output=True, text=True, check=True, cwd=REPO).stdout
+    catalog_path.write_text(catalog)
+    argv = [str(TAP_PYTHON), str(TAP_WRAPPER), "--base-url", sandbox.url, "-c", str(config_path), "--catalog", str(catalog_path)]
+    return measure("tap-kustomer", argv, sandbox, folder, timeout, count_singer)
+
+
+def report(title: str, results: List[Result], extra: Sequence[str] = ()) -> None:
+    print(f"\n=== {title} ===")
+    header = f"{'':16} {'records':>9} {'seconds':>8} {'rec/s':>8} {'req/rec':>8} {'429s':>5} {'RSS MB':>7} {'CPU s/1k':>9}  exit"
+    print(header)
+    for r in results:
+        print(f"{r.name:16} {r.records:>9,} {r.seconds:>8.1f} {r.per_second:>8,.0f} {r.requests_per_record:>8.4f} "
+              f"{r.rate_limited:>5} {r.peak_rss_mb:>7.0f} {r.cpu_per_1k:>9.3f}  {r.exit_code}")
+    for r in results:
+        if r.error:
+            print(f"  {r.name} error: {r.error}")
+        if r.records != r.distinct:
+            print(f"  {r.name}: {r.records - r.distinct:,} records emitted more than once ({r.distinct:,} distinct)")
+    if len(results) == 2 and all(r.records for r in results):
+        ours, tap = results
+        print(f"  ratios (source-kustomer / tap): rec/s {ours.per_second / tap.per_second:.2f}x, "
+              f"req/record {ours.requests_per_record / tap.requests_per_record:.2f}x, "
+              f"peak RSS {ours.peak_rss_mb / tap.peak_rss_mb:.2f}x, CPU/1k records {ours.cpu_per_1k / tap.cpu_per_1k:.2f}x")
+    for line in extra:
+        print(f"  {line}")
+    sys.stdout.flush()
+
+
+def comparison(title: str, records: int, latency_ms: float, folder: Path) -> None:
+    with Sandbox(records=records, seed=7, latency_ms=latency_ms, bursts={}, org_rpm=UNLIMITED, search_rpm=UNLIMITED) as sandbox:
+        start = (sandbox.now() - timedelta(days=700)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        config = {"start_date": start, "include_deleted": False, "requests_per_minute": 2000}
+        ours = run_ours(sandbox, folder, SEARCH_STREAMS + LIST_STREAMS, config, timeout=1800)
+        tap = run_tap(sandbox, folder, SEARCH_STREAMS + LIST_STREAMS, start, timeout=max(120.0, 10 * ours.seconds))
+    report(f"{title}: {records:,}-record org, {latency_ms:.0f} ms latency, no rate limits", [ours, tap])
+
+
+def throttled(records: int, time_scale: float, folder: Path) -> None:
+    window = 60.0 / time_scale
+    with Sandbox(records=records, seed=7, latency_ms=30, bursts={}, org_rpm=ORG_RPM, search_rpm=SEARCH_RPM, time_scale=time_scale) as sandbox:
+        start = (sandbox.now() - timedelta(days=700)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        config = {"start_date": start, "include_deleted": False, "requests_per_minute": ORG_RPM}
+        ours = run_ours(sandbox, folder, SEARCH_STREAMS, config, timeout=3600)
+        tap = run_tap(sandbox, folder, SEARCH_STREAMS, start, timeout=max(120.0, 3 * ours.seconds))
+    bucket = SEARCH_RPM * SEARCH_PAGE / window  # records per second the search bucket lets through
+    fewest = sum(math.ceil(n / SEARCH_PAGE) for n in ours.per_stream.values())
+    report(
+        f"throttled: {records:,}-record org, Kustomer's limits ({ORG_RPM} requests, {SEARCH_RPM} searches per "
+        f"{window:g} s window: 60 s / {time_scale:g}), 30 ms latency, search streams",
+        [ours, tap],
+        [f"source-kustomer: {ours.per_second / bucket:.1%} of the search bucket's throughput "
+         f"({SEARCH_RPM} x {SEARCH_PAGE} records per {window:g} s = {bucket:,.0f} records/s)",
+         f"source-kustomer: {ours.searches:,} search requests for {fewest:,} at the fewest "
+         f"(ceil(records / {SEARCH_PAGE}) per stream): {ours.searches / fewest:.3f}x"],
+    )
+
+
+def memory(records: int, folder: Path) -> None:
+    streams = SEARCH_STREAMS + ["companies"] + LIST_STREAMS
+    with Sandbox(records=records, seed=7, org_rpm=UNLIMITED, search_rpm=UNLIMITED) as sandbox:
+        ours = run_ours(sandbox, folder, streams, {"requests_per_minute": 2000}, timeout=7200)
+    report(f"memory: {records:,}-record org, the search streams and org lists", [ours])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="unthrottled,cpu,throttled", help="comma list of unthrottled, cpu, throttled, memory")
+    parser.add_argument("--records", type=int, default=40_000, help="org size for the unthrottled and cpu modes")
+    parser.add_argument("--throttled-records", type=int, default=200_000, help="org size for the throttled mode")
+    parser.add_argument("--time-scale", type=float, default=2.0, help="the throttled window is 60 s divided by this")
+    parser.add_argument("--memory-records", type=int, default=1_000_000, help="org size for the memory mode")
+    args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if any(m != "memory" for m in modes) and not TAP_PYTHON.exists():
+        parser.error(f"{TAP_PYTHON} is missing: run `make bench`, which creates the tap's venv")
+    with tempfile.TemporaryDirectory(prefix="kustomer-bench-") as tmp:
+        folder = Path(tmp)
+        for mode in modes:
+            if mode == "unthrottled":
+                comparison("unthrottled", args.records, 30, folder)
+            elif mode == "cpu":
+                comparison("cpu", args.records, 0, folder)
+            elif mode == "throttled":
+                throttled(args.throttled_records, args.time_scale, folder)
+            elif mode == "memory":
+                memory(args.memory_records, folder)
+            else:
+                parser.error(f"unknown mode {mode!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
