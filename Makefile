@@ -5,11 +5,12 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: help install test unit-test integration-test sync bench clean
+.PHONY: help install test unit-test integration-test soak sync bench clean
 
 help:
 	@echo "make sync   sync every stream into a local DuckDB file (your org with KUSTOMER_API_TOKEN, else the bundled sandbox)"
 	@echo "make test   run every test (unit + integration)"
+	@echo "make soak   kill-and-resume and changes-during-sync over SOAK_SEEDS (default 25) random seeds"
 	@echo "make bench  benchmark against the Singer tap-kustomer on the bundled sandbox (BENCH_ARGS=--modes=memory for the 1M-record memory run)"
 
 $(UV):
@@ -30,6 +31,11 @@ unit-test: install
 
 integration-test: install
 	.venv/bin/python -m pytest -q integration_tests
+
+# The randomised reliability tests over many seeds (make test runs 3 of each).
+SOAK_SEEDS ?= 25
+soak: install
+	SOAK_SEEDS=$(SOAK_SEEDS) .venv/bin/python -m pytest -q -p no:cacheprovider integration_tests/test_kill_and_resume.py integration_tests/test_changes_during_sync.py
 
 sync: install
 	.venv/bin/python scripts/sync.py

@@ -1,5 +1,5 @@
 """SIGKILL the read at seeded random moments, resume from the last STATE it emitted, repeat until done:
-the union of emitted records equals the ground truth. (More seeds: KILL_RESUME_SEEDS=20 make integration-test.)"""
+the union of emitted records equals the ground truth. (More seeds: `make soak`.)"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from integration_tests.conftest import CLI, catalog_for, config_for, ground_trut
 from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
 STREAMS = ["conversations", "customers", "notes", "users"]
-SEEDS = range(int(os.environ.get("KILL_RESUME_SEEDS", "3")))
+SEEDS = range(int(os.environ.get("SOAK_SEEDS", "3")))
 KILLS = 5  # kills per seed; the run after them is left to finish
 
 

@@ -338,6 +338,31 @@ def test_each_fault_kind(fresh):
     fresh.faults.clear()
 
 
+def test_each_added_fault_kind(fresh):
+    url = f"{fresh.url}/v1/tags?pageSize=10"
+    for kind in ("502-nobody", "503-nobody", "429-bare"):
+        fresh.inject_fault(kind)
+        reply = requests.get(url, headers=TOKEN)
+        assert reply.status_code == int(kind[:3]) and reply.content == b"" and "x-ratelimit-reset" not in reply.headers
+    fresh.inject_fault("502-html")
+    reply = requests.get(url, headers=TOKEN)
+    assert reply.status_code == 502 and reply.content.startswith(b"<html>")
+    fresh.inject_fault("429")
+    reply = requests.get(url, headers=TOKEN)
+    assert reply.status_code == 429 and reply.json()["errors"][0]["status"] == "429"
+    assert reply.headers["x-ratelimit-remaining"] == "0" and 0 < int(reply.headers["x-ratelimit-reset"]) - time.time() <= 2
+    fresh.inject_fault("not-json")
+    reply = requests.get(url, headers=TOKEN)
+    assert reply.status_code == 200 and reply.content.startswith(b"<html>")
+    whole = requests.get(url, headers=TOKEN).json()
+    fresh.inject_fault("short")
+    short = requests.get(url, headers=TOKEN).json()
+    assert short["data"] == whole["data"][:5] and short["links"] == whole["links"] and short["meta"] == whole["meta"]
+    fresh.inject_fault("redirect")
+    reply = requests.get(url, headers=TOKEN, allow_redirects=False)
+    assert reply.status_code == 302 and reply.headers["Location"] == "http://127.0.0.2:9/v1/tags?pageSize=10"
+
+
 def test_latency():
     with Sandbox(records=50, latency_ms=150) as sb:
         started = time.perf_counter()
@@ -361,7 +386,8 @@ def test_fault_rate_is_deterministic():
             except requests.ConnectionError:
                 codes.append("reset")
         assert codes == [200, 502, 200, "reset", 200]
-    assert set(FAULT_KINDS) == {"500", "502", "503", "504", "500-nobody", "reset", "timeout", "malformed"}
+    assert set(FAULT_KINDS) == {"500", "502", "503", "504", "500-nobody", "reset", "timeout", "malformed", "502-nobody",
+                                "503-nobody", "502-html", "429", "429-bare", "not-json", "short", "redirect"}
 
 
 # --- ground truth and mutation -------------------------------------------------------------------

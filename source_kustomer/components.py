@@ -188,14 +188,24 @@ class SearchKeysetPagination(PaginationStrategy):
     the sync (it jumps to the end of an ascending sort), so the record that slides across a page
     boundary would be skipped for good. Each request therefore asks again from the last ``updatedAt``
     seen (``gte``), at page 1, and ``BoundaryRepeatFilter`` drops the records of that instant already
-    emitted. A page that never leaves one instant (a bulk action touching more records than a page
-    holds) is followed by page 2, 3, ... of the same query, so a burst neither loops nor loses
-    records, up to the 100 pages Kustomer serves for one query.
+    emitted.
+
+    A page that never leaves one instant (a bulk action touching more records than a page holds)
+    cannot move on by ``updatedAt``: that instant is then read on its own (``gte`` and ``lte`` both the
+    instant) page by page, up to the 100 pages Kustomer serves for one query, and the search goes on
+    from one millisecond later. While it is read, a member updated by someone else leaves the instant
+    and every member after it moves up a place, so one would slip past unread: Kustomer's
+    ``meta.total`` for the instant then drops, and the instant is read again from page 1 (the filter
+    drops the repeats). The total only falls, so the re-reads end.
 
     Search sees only objects updated in the last two years; older ones are served by
     ``/v1/customers/archive/search``. A slice that begins before that horizon is read from the
     archive first (the manifest chooses the first URL), then, if it reaches into the last two years,
     from live search: the token's ``archive`` flag tells the requester which endpoint to call.
+
+    Token: ``archive``, ``updated_at`` (the query's ``gte``), ``page``; while an instant is read on its
+    own also ``until`` (its ``lte``), ``total`` (the instant's size on the page before) and ``pass``
+    (how many times it was read again, which keeps a re-read from being answered from ``SharedPages``).
     """
 
     config: Config
@@ -229,33 +239,64 @@ class SearchKeysetPagination(PaginationStrategy):
         data: List[Mapping[str, Any]] = body.get("data") or []
         archive = "/archive/" in (response.request.path_url or "")
         token: Mapping[str, Any] = last_page_token_value or {}
-        if data and (body.get("links") or {}).get("next"):
+        more = bool(data) and bool((body.get("links") or {}).get("next"))
+        if token.get("until"):
+            return self._within_instant(token, more, (body.get("meta") or {}).get("total"), stream_slice)
+        if more:
             first, last = updated_at_of(data[0]), updated_at_of(data[-1])
-            if last is None or first == last:
-                # The page never left one instant: read the rest of that instant by page number.
-                page = int(token.get("page") or 1) + 1 if last == token.get("updated_at") else 2
-                return self._burst_page(archive, last, page)
+            if last is None:  # no updatedAt to go on from: the same query, next page
+                return self._page(archive, token.get("updated_at"), int(token.get("page") or 1) + 1)
+            if first == last:  # the page never left one instant: read that instant on its own
+                return {**self._page(archive, last, 1), "until": last, "total": None, "pass": 0}
             return {"archive": archive, "updated_at": last, "page": 1}
-        if archive and self._slice_reaches_live_search(stream_slice):
-            return {"archive": False, "updated_at": None, "page": 1}
-        return None
+        return self._after_query(archive, stream_slice)
 
-    def _burst_page(self, archive: bool, instant: Optional[str], page: int) -> Mapping[str, Any]:
+    def _within_instant(
+        self, token: Mapping[str, Any], more: bool, total: Any, stream_slice: Optional[StreamSlice]
+    ) -> Optional[Mapping[str, Any]]:
+        instant, archive = token["until"], bool(token.get("archive"))
+        if isinstance(total, int) and isinstance(token.get("total"), int) and total < token["total"]:
+            # A member left the instant while it was read: the pages after it shifted. Read it again.
+            return {**token, "page": 1, "total": total, "pass": int(token.get("pass") or 0) + 1}
+        if more:
+            return {**token, **self._page(archive, instant, int(token["page"]) + 1), "total": total}
+        following = _one_millisecond_after(instant)
+        end = (stream_slice or {}).get("end_time")
+        if following is None or (end and ab_datetime_parse(following) > ab_datetime_parse(end)):
+            return self._after_query(archive, stream_slice)
+        return {"archive": archive, "updated_at": following, "page": 1}
+
+    def _page(self, archive: bool, updated_at: Optional[str], page: int) -> Dict[str, Any]:
         if page > self.max_pages:
             raise AirbyteTracedException(
                 message=(
                     f"More than {self.max_pages * self.get_page_size()} Kustomer objects share updatedAt "
-                    f"{instant}; Kustomer's search serves at most {self.max_pages} pages for one query, so "
+                    f"{updated_at}; Kustomer's search serves at most {self.max_pages} pages for one query, so "
                     "they cannot all be read. Please report this to the connector maintainers."
                 ),
                 failure_type=FailureType.system_error,
             )
-        return {"archive": archive, "updated_at": instant, "page": page}
+        return {"archive": archive, "updated_at": updated_at, "page": page}
+
+    def _after_query(self, archive: bool, stream_slice: Optional[StreamSlice]) -> Optional[Mapping[str, Any]]:
+        """The query is read to its end: the slice is done, or goes on from the archive to live search."""
+        if archive and self._slice_reaches_live_search(stream_slice):
+            return {"archive": False, "updated_at": None, "page": 1}
+        return None
 
     def _slice_reaches_live_search(self, stream_slice: Optional[StreamSlice]) -> bool:
         end = (stream_slice or {}).get("end_time")
         horizon = ab_datetime_now() - timedelta(days=self.search_from_days_ago)
         return end is None or ab_datetime_parse(end) >= horizon
+
+
+def _one_millisecond_after(instant: str) -> Optional[str]:
+    """The next instant Kustomer can stamp (its times have millisecond precision), in its format."""
+    try:
+        moment = ab_datetime_parse(instant) + timedelta(milliseconds=1)
+    except ValueError:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass
@@ -454,6 +495,7 @@ class SharedPages(_RequesterFacade):
         options = dict(stream_state=stream_state, stream_slice=stream_slice, next_page_token=next_page_token)
         key = json.dumps(
             [
+                _reread_pass(next_page_token),
                 self.requester.get_url(**options),
                 path,
                 {**self.requester.get_request_params(**options), **(request_params or {})},
@@ -480,6 +522,12 @@ class SharedPages(_RequesterFacade):
         return response
 
 
+def _reread_pass(next_page_token: Optional[Mapping[str, Any]]) -> Any:
+    """A re-read of an instant (``SearchKeysetPagination``) asks Kustomer again on purpose."""
+    token = (next_page_token or {}).get("next_page_token")
+    return token.get("pass") if isinstance(token, dict) else None
+
+
 # --------------------------------------------------------------------------------------------------
 # Rate limits
 # --------------------------------------------------------------------------------------------------
@@ -487,15 +535,23 @@ class SharedPages(_RequesterFacade):
 
 @dataclass
 class KustomerErrorBodies(ErrorHandler):
-    """The two Kustomer answers that only their bodies tell apart, checked without parsing every page.
+    """The Kustomer answers that only their bodies (or their path) tell apart, checked without parsing
+    every page again.
 
-    An expired key gets the same 401 as a wrong key or a missing role; only its body says "Expired
-    token". A page cut short or garbled on the way still has status 200; only its body, not JSON,
-    shows it. A declarative ``predicate`` filter would decode every response's body again with the
-    standard json module (20 ms per 2 MB search page, for each such filter); this handler looks for
-    the words in the raw bytes of 401/403 bodies and parses a 2xx body once for everyone
-    (``parsed_body``). Every other answer goes to the declarative ``handler``, whose retries and
-    backoff it keeps.
+    - An expired key gets the same 401 as a wrong key or a missing role; only its body says
+      "Expired token": a config error that says so.
+    - A page garbled on the way still has status 200; only its body, not JSON, shows it: retried.
+    - A page that holds fewer objects than Kustomer's own ``meta`` promises (a search page short of
+      ``min(pageSize, total - offset)``, a list page short of ``pageSize`` though ``links.next``
+      follows) lost objects on the way; page numbers would then skip them: retried, and the sync
+      fails if it persists, rather than end with a gap.
+    - An answer that came from another host after a redirect is refused: the token stayed behind
+      (requests drops it when the host changes), and neither is the other host's data used.
+
+    A declarative ``predicate`` filter would decode every response's body again with the standard
+    json module (20 ms per 2 MB search page, for each such filter); this handler looks for the words
+    in the raw bytes of 401/403 bodies and parses a 2xx body once for everyone (``parsed_body``).
+    Every other answer goes to the declarative ``handler``, whose retries and backoff it keeps.
     """
 
     handler: ErrorHandler
@@ -520,11 +576,51 @@ class KustomerErrorBodies(ErrorHandler):
             status, body = response_or_exception.status_code, response_or_exception.content or b""
             if status in (401, 403) and b"expired token" in body.lower():
                 return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, self.expired_key_message)
-            if 200 <= status < 300 and not (body.strip() and isinstance(parsed_body(response_or_exception), dict)):
+            moved_to = _other_host(response_or_exception)
+            if moved_to:
                 return ErrorResolution(
-                    ResponseAction.RETRY, FailureType.transient_error, "Kustomer answered with a body that is not JSON; retrying."
+                    ResponseAction.FAIL,
+                    FailureType.config_error,
+                    f"The API host redirected the request to {moved_to}. The connector sends the API key only to "
+                    "Kustomer and does not follow it there; check the region, org name or API URL in the settings.",
                 )
+            if 200 <= status < 300:
+                page = parsed_body(response_or_exception) if body.strip() else _NOT_JSON
+                if not isinstance(page, dict):
+                    return ErrorResolution(
+                        ResponseAction.RETRY, FailureType.transient_error, "Kustomer answered with a body that is not JSON; retrying."
+                    )
+                missing = _missing_from_page(page)
+                if missing:
+                    return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, missing)
         return self.handler.interpret_response(response_or_exception)
+
+
+def _other_host(response: requests.Response) -> Optional[str]:
+    """The host a redirect ended on, if it is not the one first asked."""
+    if not response.history:
+        return None
+    first, last = urlsplit(response.history[0].url), urlsplit(response.url)
+    return last.netloc if (first.hostname, first.port) != (last.hostname, last.port) else None
+
+
+def _missing_from_page(page: Mapping[str, Any]) -> Optional[str]:
+    """Why a page holds fewer objects than its ``meta`` and ``links`` say it must, if it does."""
+    data, meta = page.get("data"), page.get("meta")
+    if not isinstance(data, list) or not isinstance(meta, dict):
+        return None
+    size, number, total = meta.get("pageSize"), meta.get("page"), meta.get("total")
+    if not isinstance(size, int) or size <= 0:
+        return None
+    if isinstance(total, int) and isinstance(number, int) and number >= 1:
+        expected = max(0, min(size, total - (number - 1) * size))
+    elif (page.get("links") or {}).get("next"):
+        expected = size
+    else:
+        return None
+    if len(data) >= expected:
+        return None
+    return f"Kustomer sent {len(data)} of the {expected} objects page {number} should hold; asking again."
 
 
 @dataclass

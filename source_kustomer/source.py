@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
@@ -51,6 +51,15 @@ class SourceKustomer(YamlDeclarativeSource):
         # buffered search record keeps its whole parsed page alive: 1,000 keep the output as busy
         # and peak memory about 90 MB lower (measured with 10 workers; see README, Performance).
         self._concurrent_source._queue.maxsize = QUEUE_SIZE
+
+    @staticmethod
+    def read_config(config_path: str) -> MutableMapping[str, Any]:
+        """The config file, with the API key trimmed: a key pasted with a space or a newline around it
+        works, and the key as sent (the one the logs must mask, also at debug level) is the trimmed one."""
+        config = YamlDeclarativeSource.read_config(config_path)
+        if isinstance(config.get("api_token"), str):
+            config["api_token"] = config["api_token"].strip()
+        return config
 
     def _prepare_for_stream_build(self) -> None:
         """Every requester the CDK builds from here on spends from Kustomer's two rate-limit buckets."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import requests_mock
@@ -73,6 +73,9 @@ class MockKustomer:
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     base_url: str = BASE_URL
     objects: Dict[str, List[Dict[str, Any]]] = field(default_factory=dict)
+    #: Called with the number of the search request about to be answered (1-based): lets a test
+    #: change the org while a sync reads it.
+    before_search: Optional[Callable[[int], None]] = None
 
     def __post_init__(self) -> None:
         self.mocker.post(f"{self.base_url}/v1/customers/search", json=self._search)
@@ -83,6 +86,12 @@ class MockKustomer:
     def add(self, context: str, resources: List[Dict[str, Any]]) -> None:
         self.objects.setdefault(context, []).extend(resources)
 
+    def touch(self, context: str, object_ids: List[str], updated_at: datetime) -> None:
+        """Kustomer stamps an update with a new updatedAt: the objects move in an ascending sort."""
+        for resource in self.objects[context]:
+            if resource["id"] in object_ids:
+                resource["attributes"] = {**resource["attributes"], "updatedAt": iso(updated_at)}
+
     def serve_list(self, endpoint: str, resources: List[Dict[str, Any]]) -> None:
         self.mocker.get(f"{self.base_url}/v1/{endpoint}", json=lambda request, context: self._list(endpoint, resources, request))
 
@@ -92,6 +101,8 @@ class MockKustomer:
 
     # --- endpoints --------------------------------------------------------------------------
     def _search(self, request: Any, context: Any) -> Dict[str, Any]:
+        if self.before_search:
+            self.before_search(len(self.search_requests()))
         body = request.json()
         page, size = page_and_size(request)
         if page > SEARCH_PAGE_CAP:

@@ -65,11 +65,14 @@ def test_flatten_keeps_id_type_links_and_relationship_data():
 # --- SearchKeysetPagination ---------------------------------------------------------------------
 
 
-def page(updated: List[str], has_next: bool, archive: bool = False) -> requests.Response:
+def page(updated: List[str], has_next: bool, archive: bool = False, total: Optional[int] = None) -> requests.Response:
     response = requests.Response()
     response.status_code = 200
     data = [{"id": f"id{i}", "attributes": {"updatedAt": u}} for i, u in enumerate(updated)]
-    response._content = __import__("json").dumps({"data": data, "links": {"next": "/v1/customers/search?page=2" if has_next else None}}).encode()
+    body = {"data": data, "links": {"next": "/v1/customers/search?page=2" if has_next else None}}
+    if total is not None:
+        body["meta"] = {"total": total}
+    response._content = __import__("json").dumps(body).encode()
     path = "/v1/customers/archive/search" if archive else "/v1/customers/search"
     response.request = requests.Request("POST", f"https://api.kustomerapp.com{path}?page=1").prepare()
     return response
@@ -96,17 +99,38 @@ def test_last_page_ends_the_slice():
     assert next_token(page(["a", "b"], False)) is None
 
 
-def test_a_page_inside_one_instant_moves_to_the_next_page_of_that_instant():
-    first = next_token(page(["t", "t", "t"], True), {"archive": False, "updated_at": "s", "page": 1})
-    second = next_token(page(["t", "t", "t"], True), first)
+T = "2025-05-01T10:00:00.000Z"
 
-    assert first == {"archive": False, "updated_at": "t", "page": 2}
-    assert second == {"archive": False, "updated_at": "t", "page": 3}
+
+def test_a_page_inside_one_instant_reads_that_instant_on_its_own_then_goes_on_a_millisecond_later():
+    entering = next_token(page([T, T, T], True), {"archive": False, "updated_at": "s", "page": 1})
+    second = next_token(page([T, T, T], True, total=7), entering)
+    third = next_token(page([T, T, T], True, total=7), second)
+    done = next_token(page([T], False, total=7), {**third, "page": 3})
+
+    assert entering == {"archive": False, "updated_at": T, "until": T, "page": 1, "total": None, "pass": 0}
+    assert second == {**entering, "page": 2, "total": 7}
+    assert third == {**entering, "page": 3, "total": 7}
+    assert done == {"archive": False, "updated_at": "2025-05-01T10:00:00.001Z", "page": 1}
+
+
+def test_an_instant_that_lost_a_member_while_read_is_read_again_from_page_one():
+    reading = {"archive": False, "updated_at": T, "until": T, "page": 3, "total": 7, "pass": 0}
+
+    again = next_token(page([T, T, T], True, total=6), reading)
+
+    assert again == {**reading, "page": 1, "total": 6, "pass": 1}
+
+
+def test_an_instant_that_ends_the_slice_ends_it():
+    ending = a_slice(datetime(2025, 5, 1), datetime(2025, 5, 1, 10))  # the slice ends at the instant itself
+
+    assert next_token(page([T], False, total=1), {"archive": False, "updated_at": T, "until": T, "page": 1}, ending) is None
 
 
 def test_a_burst_past_one_hundred_pages_raises_instead_of_looping():
-    with pytest.raises(AirbyteTracedException, match="share updatedAt t"):
-        next_token(page(["t", "t", "t"], True), {"archive": False, "updated_at": "t", "page": 100})
+    with pytest.raises(AirbyteTracedException, match=f"share updatedAt {T}"):
+        next_token(page([T, T, T], True, total=500), {"archive": False, "updated_at": T, "until": T, "page": 100, "total": 500})
 
 
 def test_the_archive_hands_over_to_live_search_when_the_slice_reaches_the_last_two_years():

@@ -98,3 +98,14 @@ def test_a_redirect_off_kustomer_never_carries_the_token():
         assert all("Authorization" not in r.headers for r in evil)
         assert all(TOKEN not in str(r.headers) + (r.text or "") for r in evil)
         assert TOKEN not in str(output._messages)
+        status, message = check_status(output)
+        assert status == "FAILED" and "redirected the request to evil.example" in message  # its answer is not used
+
+
+def test_a_redirect_within_the_kustomer_host_is_followed():
+    with requests_mock_module.Mocker() as mocker:
+        mocker.get("https://api.kustomerapp.com/v1/users", status_code=301, headers={"Location": "https://api.kustomerapp.com/v1/users/"})
+        mocker.get("https://api.kustomerapp.com/v1/users/", json=EMPTY_USERS)
+
+        assert check_status(check({"api_token": TOKEN}))[0] == "SUCCEEDED"
+        assert mocker.request_history[-1].headers["Authorization"] == f"Bearer {TOKEN}"

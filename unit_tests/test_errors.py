@@ -106,6 +106,50 @@ def test_a_truncated_or_garbled_page_is_asked_for_again(requests_mock, body):
     assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
 
 
+def list_page(count: int, page: int = 1, size: int = 3, more: bool = True) -> dict:
+    users = [resource("user", (page - 1) * size + n, datetime(2025, 5, 1, tzinfo=timezone.utc)) for n in range(1, count + 1)]
+    return {"meta": {"page": page, "pageSize": size}, "data": users,
+            "links": {"next": f"/v1/users?page={page + 1}&pageSize={size}" if more else None}}
+
+
+def test_a_list_page_short_of_its_size_though_more_follow_is_asked_for_again(requests_mock):
+    answers = iter([list_page(2), list_page(3), list_page(1, page=2, more=False)])  # page 1 lost an object; the last may be short
+    requests_mock.get(USERS, json=lambda request, context: next(answers))
+
+    output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
+
+    assert ids(output) == [object_id(n) for n in (1, 2, 3, 4)]
+    assert [r.qs.get("page") for r in requests_mock.request_history if r.path == "/v1/users"] == [None, None, ["2"]]
+
+
+def test_a_search_page_short_of_what_its_total_promises_is_asked_for_again(kustomer):
+    kustomer.add("note", [resource("note", n, datetime(2025, 5, 1, n, tzinfo=timezone.utc)) for n in range(1, 4)])
+    answer = kustomer._search
+    answers = []
+
+    def lose_one_object_the_first_time(request, context):
+        page = answer(request, context)
+        if page["data"] and 2 not in answers:
+            page = {**page, "data": page["data"][:-1]}  # the last page of the query: no next link to notice
+        answers.append(len(page["data"]))
+        return page
+
+    kustomer.mocker.post(f"{BASE_URL}/v1/customers/search", json=lose_one_object_the_first_time)
+    output = read_stream("notes")
+
+    assert sorted(ids(output)) == [object_id(n) for n in range(1, 4)]
+    assert 2 in answers and 3 in answers
+
+
+def test_a_page_short_every_time_fails_the_sync_instead_of_leaving_a_gap(requests_mock):
+    requests_mock.get(USERS, json=list_page(2))
+
+    output = read_stream("users", {**CONFIG, "page_size": 3, "max_retries": 2}, sync_mode=SyncMode.full_refresh)
+
+    assert output.errors and "2 of the 3 objects page 1 should hold" in output.errors[-1].trace.error.internal_message + output.errors[-1].trace.error.message
+    assert len([r for r in requests_mock.request_history if r.path == "/v1/users"]) == 3
+
+
 def test_expired_key_is_told_apart(requests_mock):
     requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Expired token"))
 

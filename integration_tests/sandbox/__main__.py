@@ -60,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", type=_faults, default=None, help=f"fault kinds to draw from: {','.join(FAULT_KINDS)}")
     p.add_argument("--fault-at", type=_fault_at, default=None, help="request numbers that fail, e.g. 3,7:503,12:reset")
     p.add_argument("--fault-timeout-s", type=float, default=5.0, help="how long a 'timeout' fault holds the request")
+    p.add_argument("--fault-reset-s", type=float, default=1.0, help="when a '429' fault says the window reopens")
+    p.add_argument("--redirect-to", default="http://127.0.0.2:9", help="where a 'redirect' fault sends the client")
     p.add_argument("--error-format", choices=("jsonapi", "simple"), default="jsonapi")
     p.add_argument("--oversize", choices=("clamp", "error"), default="clamp", help="pageSize above the maximum: clamp or 400")
     p.add_argument("--max-search-pages", type=int, default=100)
@@ -78,7 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     sandbox = Sandbox(
         records=args.records, seed=args.seed, latency_ms=args.latency_ms, org_rpm=args.org_rpm, search_rpm=args.search_rpm,
         time_scale=args.time_scale, faults=args.faults, now=args.now, fault_rate=args.fault_rate, fault_at=args.fault_at,
-        fault_timeout_s=args.fault_timeout_s, port=args.port, host=args.host, tokens=tokens, error_format=args.error_format,
+        fault_timeout_s=args.fault_timeout_s, fault_reset_s=args.fault_reset_s,
+        redirect_to=args.redirect_to, port=args.port, host=args.host, tokens=tokens, error_format=args.error_format,
         reset_format=args.reset_format, retry_after=args.retry_after, max_search_pages=args.max_search_pages,
         oversize=args.oversize, mutate_per_second=args.mutate_per_second, frozen_clock=args.frozen_clock, verbose=args.verbose,
     ).start()

@@ -3,11 +3,22 @@
 Kinds:
 
 * ``500``, ``502``, ``503``, ``504``: that status with a JSON error body;
-* ``500-nobody``: a 500 with an empty body;
+* ``500-nobody``, ``502-nobody``, ``503-nobody``: that status with an empty body;
+* ``502-html``: a load balancer's HTML error page;
+* ``429``: a rate-limit answer as Kustomer sends it (error body, ``x-ratelimit-*`` headers, the
+  window reopening ``fault_reset_s`` seconds later), whatever the real buckets hold;
+* ``429-bare``: a 429 with neither headers nor body;
 * ``reset``: the connection is reset (TCP RST) without any response;
 * ``timeout``: the server holds the request ``fault_timeout_s`` seconds, then closes the connection
   without answering (a client with a shorter read timeout sees a timeout);
-* ``malformed``: a 200 whose JSON body is cut in half.
+* ``malformed``: a 200 whose JSON body is cut in half;
+* ``not-json``: a 200 whose body is an HTML page;
+* ``short``: a 200 page whose ``data`` lost its second half, links and meta unchanged (as if the
+  server dropped objects from the page);
+* ``redirect``: a 302 to the same path on another host (``redirect_to``).
+
+``TRANSIENT_KINDS`` (the default for random faults) are those a client recovers from by asking
+again; ``short`` and ``redirect`` are drawn only when named.
 
 Which requests fail is deterministic for a given seed and request sequence: request number n (1-based,
 counting every non-admin request) fails when it is listed in ``fault_at``, when a fault was queued with
@@ -21,7 +32,10 @@ import threading
 from collections import deque
 from typing import Deque, Dict, Iterable, Mapping, Optional, Sequence, Union
 
-FAULT_KINDS = ("500", "502", "503", "504", "500-nobody", "reset", "timeout", "malformed")
+TRANSIENT_KINDS = ("500", "502", "503", "504", "500-nobody", "reset", "timeout", "malformed")
+FAULT_KINDS = (
+    *TRANSIENT_KINDS, "502-nobody", "503-nobody", "502-html", "429", "429-bare", "not-json", "short", "redirect",
+)
 
 
 def check_kind(kind: str) -> str:
@@ -39,7 +53,7 @@ class FaultPlan:
         kinds: Optional[Sequence[str]] = None,
         fault_at: Union[None, Iterable[int], Mapping[int, str]] = None,
     ) -> None:
-        self.kinds = tuple(check_kind(k) for k in (kinds or FAULT_KINDS))
+        self.kinds = tuple(check_kind(k) for k in (kinds or TRANSIENT_KINDS))
         self.fault_rate = float(fault_rate)
         self._rng = random.Random(f"faults:{seed}")
         self._lock = threading.Lock()

@@ -94,6 +94,8 @@ class Sandbox:
         fault_rate: float = 0.0,
         fault_at: Union[None, Iterable[int], Mapping[int, str]] = None,
         fault_timeout_s: float = 5.0,
+        fault_reset_s: float = 1.0,
+        redirect_to: str = "http://127.0.0.2:9",
         port: int = 0,
         host: str = "127.0.0.1",
         tokens: Optional[Mapping[str, Any]] = None,
@@ -117,6 +119,8 @@ class Sandbox:
         self.seed = int(seed)
         self.latency_ms = float(latency_ms)
         self.fault_timeout_s = float(fault_timeout_s)
+        self.fault_reset_s = float(fault_reset_s)
+        self.redirect_to = redirect_to
         self.mutate_per_second = float(mutate_per_second)
         self.frozen_clock = frozen_clock
         self.verbose = verbose

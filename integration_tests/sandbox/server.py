@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Dict, List, Tuple
 from urllib.parse import parse_qsl, urlsplit
@@ -121,18 +123,21 @@ class Handler(BaseHTTPRequestHandler):
             sandbox.hold()
             self.close_connection = True
             return
-        if fault is not None and fault != "malformed":
-            status = int(fault.split("-")[0])
-            payload = None if fault.endswith("nobody") else error_body(status, _FAULT_CODES[status], reason(status), sandbox.options.error_format)
-            reply = Reply(status, payload)
+        if fault is not None and fault not in _PAGE_FAULTS:
+            reply = _fault_reply(fault, target, sandbox)
         elif too_big:
             reply = Reply(413, error_body(413, "payload_too_large", "Request body exceeds 100 KB", sandbox.options.error_format),
                           close=too_big == "unread")
         else:
             reply = sandbox.api.handle(method, path, params, self.headers, body)
+        if fault == "short" and reply.status == 200 and isinstance(reply.body, dict) and isinstance(reply.body.get("data"), list):
+            kept = reply.body["data"][: len(reply.body["data"]) // 2]
+            reply = Reply(reply.status, {**reply.body, "data": kept}, reply.headers, reply.close)
         data = self._encode(reply)
         if fault == "malformed" and reply.status == 200:
             data = data[: max(1, len(data) // 2)]
+        if fault == "not-json" and reply.status == 200:
+            data = _HTML_PAGE
         sandbox.log_request(method, target, reply.status, fault)
         self._send(reply, data)
 
@@ -209,4 +214,25 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-_FAULT_CODES = {500: "internal_server_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}
+_FAULT_CODES = {
+    429: "rate_limit_exceeded", 500: "internal_server_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout",
+}
+#: Faults that spoil a real answer instead of replacing it.
+_PAGE_FAULTS = ("malformed", "not-json", "short")
+_HTML_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
+
+
+def _fault_reply(fault: str, target: str, sandbox: "Sandbox") -> Reply:
+    """The answer that replaces the real one for a status-code fault (see ``faults``)."""
+    if fault == "redirect":
+        return Reply(302, None, {"Location": sandbox.redirect_to.rstrip("/") + target})
+    status = int(fault.split("-")[0])
+    if fault.endswith(("-nobody", "-bare")):
+        return Reply(status, None)
+    if fault.endswith("-html"):
+        return Reply(status, _HTML_PAGE)
+    headers: Dict[str, str] = {}
+    if status == 429:
+        reset = time.time() + sandbox.fault_reset_s
+        headers = {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(math.ceil(reset))}
+    return Reply(status, error_body(status, _FAULT_CODES[status], reason(status), sandbox.options.error_format), headers)
