@@ -23,14 +23,17 @@ $(UV):
 
 install: .venv/.installed
 
+# Tests run on every core (pytest-xdist); each worker starts its own sandboxes on free ports.
+PYTEST := .venv/bin/python -m pytest -q -p no:cacheprovider -n auto --dist worksteal
+
 test: install
-	.venv/bin/python -m pytest -q -p no:cacheprovider unit_tests integration_tests
+	$(PYTEST) unit_tests integration_tests
 
 unit-test: install
-	.venv/bin/python -m pytest -q unit_tests
+	$(PYTEST) unit_tests
 
 integration-test: install
-	.venv/bin/python -m pytest -q integration_tests
+	$(PYTEST) integration_tests
 
 # The randomised reliability tests over many seeds (make test runs 3 of each).
 SOAK_SEEDS ?= 25

@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 import pytest
 import requests
 
-from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
+from integration_tests.sandbox import DEFAULT_TOKENS, FAST_KUSTOMER_LIMITS, Sandbox
 from unit_tests.manifest_streams import LIST_ENDPOINTS, SEARCH_STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -23,8 +23,8 @@ SEARCH_CONTEXTS = SEARCH_STREAMS
 # The search streams and the incremental list streams (their ground truth is a set of ids).
 ALL_STREAMS = (*SEARCH_CONTEXTS, *LIST_ENDPOINTS)
 
-# Every CLI output the suite produces is kept here, so one test can scan them all for the token.
-CLI_OUTPUTS: List[str] = []
+# Every key the suite hands the CLI: no output of any command may contain one (see Connector.run).
+SECRETS: Set[str] = set(DEFAULT_TOKENS)
 
 
 @dataclass
@@ -56,8 +56,11 @@ class Connector:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def run(self, command: str, config: Optional[Dict[str, Any]] = None, streams=None, state=None, timeout: int = 300) -> Run:
-        argv = [CLI, command]
+    def run(self, command: str, config: Optional[Dict[str, Any]] = None, streams=None, state=None, timeout: int = 300,
+            debug: bool = False) -> Run:
+        """Run one command. Its stdout and stderr are scanned for every API key the suite uses: a test
+        whose command printed one fails, whatever else it asserts (also at debug level, ``debug=True``)."""
+        argv = [CLI, command, *(["--debug"] if debug else [])]
         if config is not None:
             argv += ["--config", self._write("config.json", config)]
         if streams is not None:
@@ -65,7 +68,7 @@ class Connector:
         if state is not None:
             argv += ["--state", self._write("state.json", state)]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        CLI_OUTPUTS.append(done.stdout + done.stderr)
+        assert_no_secret(done.stdout + done.stderr, config)
         messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         return Run(messages, done.stdout, done.stderr, done.returncode)
 
@@ -73,6 +76,15 @@ class Connector:
         path = self.folder / name
         path.write_text(json.dumps(content))
         return str(path)
+
+
+def assert_no_secret(output: str, config: Optional[Dict[str, Any]] = None) -> None:
+    """No API key the suite uses, nor the one in ``config`` (trimmed, as it is sent), is in ``output``."""
+    keys = set(SECRETS)
+    if config and isinstance(config.get("api_token"), str) and len(config["api_token"].strip()) >= 6:
+        keys.add(config["api_token"].strip())
+    leaked = [key for key in keys if key in output]
+    assert not leaked, f"an API key was printed: {len(leaked)} key(s) found in the command's output"
 
 
 def catalog_for(streams) -> Dict[str, Any]:

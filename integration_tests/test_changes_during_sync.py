@@ -14,7 +14,7 @@ from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 STREAMS = ["conversations", "messages", "customers"]
 
 
-SEEDS = range(int(os.environ.get("SOAK_SEEDS", "3")))
+SEEDS = range(int(os.environ.get("SOAK_SEEDS", "2")))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -358,6 +358,9 @@ def test_each_added_fault_kind(fresh):
     fresh.inject_fault("short")
     short = requests.get(url, headers=TOKEN).json()
     assert short["data"] == whole["data"][:5] and short["links"] == whole["links"] and short["meta"] == whole["meta"]
+    last_page = f"{fresh.url}/v1/tags?pageSize=100"
+    fresh.inject_fault("short")
+    assert requests.get(last_page, headers=TOKEN).json()["data"] == requests.get(last_page, headers=TOKEN).json()["data"]
     fresh.inject_fault("redirect")
     reply = requests.get(url, headers=TOKEN, allow_redirects=False)
     assert reply.status_code == 302 and reply.headers["Location"] == "http://127.0.0.2:9/v1/tags?pageSize=10"

@@ -8,6 +8,7 @@ component models; its docstring names that behaviour.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -58,6 +59,13 @@ _ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
 # object). Stitch keeps the attribute as ``sla`` and moves the relationship to ``sla_data``.
 _RELATIONSHIP_RENAMES = {"sla": "sla_data"}
 
+# The row's own identity: JSON:API forbids a relationship of that name, so one never replaces them.
+_ENVELOPE = frozenset({"id", "type", "links"})
+
+_JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list", dict: "an object"}
+
+logger = logging.getLogger("airbyte")
+
 
 @lru_cache(maxsize=65536)
 def snake_case(name: str) -> str:
@@ -82,6 +90,13 @@ class FlattenJsonApiResource(RecordTransformation):
     relationship that carries ``data`` into a field holding ``{id, type}`` (a list for to-many), all
     keys snake_cased, so a Stitch user finds the columns they already have. The org's own attributes
     (``custom: {tierStr}``) stay in ``custom`` as Stitch has them and are lifted to ``custom_tier_str``.
+
+    Kustomer does not always keep to JSON:API. ``attributes`` or ``relationships`` that are not an
+    object (a list, a string) would stop the whole stream (``'list' object has no attribute 'items'``),
+    and a relationship whose ``data`` is neither null, an identifier nor a list of identifiers would
+    put a string where the schema has a reference. The row keeps all that is well formed, and a
+    warning names the resource and what was left out of it. Attribute values are passed on as sent,
+    whatever their type; a relationship never replaces the row's own ``id``, ``type`` or ``links``.
     """
 
     def transform(
@@ -91,8 +106,8 @@ class FlattenJsonApiResource(RecordTransformation):
         stream_state: Optional[StreamState] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> None:
-        attributes = record.pop("attributes", None) or {}
-        relationships = record.pop("relationships", None) or {}
+        attributes = _members(record, "attributes")
+        relationships = _members(record, "relationships")
         for key, value in snake_case_keys(attributes).items():
             record.setdefault(key, value)
         # Custom attributes also get a column each (custom_tier_str ...), typed by CustomAttributesSchema.
@@ -102,7 +117,53 @@ class FlattenJsonApiResource(RecordTransformation):
         for name, relationship in relationships.items():
             if isinstance(relationship, dict) and "data" in relationship:
                 key = snake_case(name)
-                record[_RELATIONSHIP_RENAMES.get(key, key)] = relationship["data"]
+                key = _RELATIONSHIP_RENAMES.get(key, key)
+                if key in _ENVELOPE:
+                    _left_out(record, f"a relationship named {name[:80]!r}, which would replace its own {key}")
+                else:
+                    record[key] = _linkage(record, name, relationship["data"])
+            elif relationship is not None and not isinstance(relationship, dict):
+                _left_out(record, f"relationship {name[:80]!r} as {_kind(relationship)}, not an object")
+
+
+def _members(record: MutableMapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A resource's ``attributes`` or ``relationships`` (taken out of the row): an object, or nothing."""
+    members = record.pop(name, None)
+    if isinstance(members, dict):
+        return members
+    if members is not None and members != []:
+        _left_out(record, f"{name} as {_kind(members)}, not an object")
+    return {}
+
+
+def _linkage(record: Mapping[str, Any], name: str, data: Any) -> Any:
+    """A relationship's ``data`` as JSON:API defines it: null, one identifier or a list of identifiers.
+
+    The identifiers of a list are kept and the items that are not one are dropped; ``data`` that is
+    something else (``"x"``, a number) becomes null.
+    """
+    if data is None or isinstance(data, dict):
+        return data
+    if isinstance(data, list):
+        if all(isinstance(item, dict) for item in data):
+            return data
+        identifiers = [item for item in data if isinstance(item, dict)]
+        _left_out(record, f"relationship {name[:80]!r} listing {len(data) - len(identifiers)} item(s) that are not identifiers")
+        return identifiers
+    _left_out(record, f"relationship {name[:80]!r} whose data is {_kind(data)}, not an identifier")
+    return None
+
+
+def _kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _left_out(record: Mapping[str, Any], what: str) -> None:
+    """One warning per malformed resource part, naming the resource: the row goes on without it."""
+    logger.warning(
+        f"Kustomer sent {str(record.get('type'))[:80]} {str(record.get('id'))[:80]} with {what}: "
+        "that part is left out of its row, the rest of the row is kept."
+    )
 
 
 _NOT_JSON = object()
@@ -115,9 +176,39 @@ def parsed_body(response: requests.Response) -> Any:
         try:
             body = orjson.loads(response.content) if response.content else {}
         except orjson.JSONDecodeError:
-            body = _NOT_JSON
+            body = _parsed_leniently(response.content)
         response.__dict__["_parsed_body"] = body
     return body
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _parsed_leniently(content: bytes) -> Any:
+    """What orjson refused, parsed by the standard library; ``_NOT_JSON`` if that fails too.
+
+    A Kustomer text cut short in the middle of an emoji (a preview, a truncated body) reaches the page
+    as half of a surrogate pair, ``"\\ud83d"``: valid JSON, which orjson refuses, so one character
+    would cost the whole page and fail the sync. Such a half, which no UTF-8 output can carry (orjson
+    would refuse to write the record too), becomes U+FFFD, the replacement character, as do bytes
+    that are not UTF-8. Pages orjson reads, nearly all, never come here.
+    """
+    try:
+        return _without_lone_surrogates(json.loads(content.decode("utf-8", "replace")))
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every half surrogate pair in its strings and keys replaced by U+FFFD (json.loads
+    joins the halves that do pair, so any left is alone)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    return value
 
 
 class ParsedOnce(JsonDecoder):
@@ -151,7 +242,8 @@ class RecordsAt(DpathExtractor):
     Kustomer's pages are large (a 500-conversation search page is about 2 MB of JSON), and
     ``dpath.get`` finds even a top-level key by walking every leaf of the page: 100 ms per such page,
     more than parsing it. A path of plain keys is followed key by key instead; wildcards still go
-    through dpath.
+    through dpath. An item of the list that is not an object (a null in ``data``) is skipped with a
+    warning instead of stopping the stream.
     """
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
@@ -162,7 +254,11 @@ class RecordsAt(DpathExtractor):
         for body in self.decoder.decode(response):
             found = _at(body, path) if path else body
             if isinstance(found, list):
-                yield from found
+                for item in found:
+                    if isinstance(item, dict):
+                        yield item
+                    else:  # JSON:API resources are objects; anything else cannot become a row
+                        logger.warning(f"Skipped an item of '{'.'.join(path)}' that is not an object: {str(item)[:80]!r}")
             elif found:
                 yield found
 
@@ -172,12 +268,23 @@ class RecordsAt(DpathExtractor):
 # --------------------------------------------------------------------------------------------------
 
 
-def updated_at_of(resource: Mapping[str, Any]) -> Optional[str]:
-    """A resource's updatedAt, also once ``FlattenJsonApiResource`` has flattened it in place."""
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def updated_at_of(resource: Any) -> Optional[str]:
+    """A resource's updatedAt, also once ``FlattenJsonApiResource`` has flattened it in place.
+
+    Only a date-time text counts: Kustomer always sends one, but a resource with a null, a number or
+    other text there must neither stop the search nor send it to query from a value Kustomer refuses.
+    """
+    if not isinstance(resource, dict):
+        return None
     attributes = resource.get("attributes")
     if isinstance(attributes, dict):
-        return attributes.get("updatedAt")
-    return resource.get("updated_at") if "id" in resource else None
+        value = attributes.get("updatedAt")
+    else:
+        value = resource.get("updated_at") if "id" in resource else None
+    return value if isinstance(value, str) and _DATE_TIME.match(value) else None
 
 
 @dataclass
@@ -243,7 +350,9 @@ class SearchKeysetPagination(PaginationStrategy):
         if token.get("until"):
             return self._within_instant(token, more, (body.get("meta") or {}).get("total"), stream_slice)
         if more:
-            first, last = updated_at_of(data[0]), updated_at_of(data[-1])
+            # The first and last resources that have an updatedAt (all have, unless Kustomer sent junk).
+            first = next(filter(None, map(updated_at_of, data)), None)
+            last = next(filter(None, map(updated_at_of, reversed(data))), None)
             if last is None:  # no updatedAt to go on from: the same query, next page
                 return self._page(archive, token.get("updated_at"), int(token.get("page") or 1) + 1)
             if first == last:  # the page never left one instant: read that instant on its own
@@ -306,7 +415,9 @@ class BoundaryRepeatFilter(RecordFilter):
     ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
     records at exactly that instant come back once more. Within a slice, records arrive in ascending
     ``updatedAt``; the filter remembers the ids met at the latest instant and drops their repeats.
-    One slice is read by one thread at a time, so the memory is kept per slice.
+    A resource without a usable ``updatedAt`` (never seen from Kustomer, but possible) has no instant
+    to be remembered by: its id is remembered for the whole slice instead. One slice is read by one
+    thread at a time, so the memory is kept per slice.
     """
 
     condition: str = ""
@@ -314,6 +425,7 @@ class BoundaryRepeatFilter(RecordFilter):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
         self._latest: Dict[Any, Tuple[Optional[str], Set[str]]] = {}
+        self._undated: Dict[Any, Set[str]] = {}
 
     def filter_records(
         self,
@@ -331,11 +443,17 @@ class BoundaryRepeatFilter(RecordFilter):
         instant, ids = self._latest.get(key, (None, set()))
         for record in records:
             updated_at, record_id = updated_at_of(record), record.get("id")
-            if updated_at is not None and (instant is None or updated_at > instant):
-                instant, ids = updated_at, set()
-            elif updated_at == instant:
-                if record_id in ids:
+            if updated_at is None:
+                undated = self._undated.setdefault(key, set())
+                if record_id in undated:
                     continue
+                undated.add(record_id)
+                yield record
+                continue
+            if instant is None or updated_at > instant:
+                instant, ids = updated_at, set()
+            elif updated_at == instant and record_id in ids:
+                continue
             ids.add(record_id)
             self._latest[key] = (instant, ids)
             yield record
@@ -771,6 +889,11 @@ _HOST = re.compile(r"^[a-z0-9.-]+$")
 _LOOPBACK = {"localhost", "127.0.0.1"}
 
 
+def config_error(message: str) -> AirbyteTracedException:
+    """A setting the user must fix: said as it is, and marked as a config error (no retry helps)."""
+    return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
+
+
 @dataclass
 class KustomerHostOnly(ValidationStrategy):
     """The API token may travel only to Kustomer: https on kustomerapp.com, or loopback for the sandbox.
@@ -794,7 +917,7 @@ class KustomerHostOnly(ValidationStrategy):
             and (loopback or parts.port in (None, 443))
         )
         if not (clean and (kustomer or loopback)):
-            raise ValueError(
+            raise config_error(
                 f"The API URL '{value}' is not a Kustomer API host. Use https://api.kustomerapp.com, "
                 "https://api.prod2.kustomerapp.com or https://<org>.api.kustomerapp.com (or leave "
                 "api_url empty and pick a region); only http://localhost or http://127.0.0.1 are "
@@ -808,7 +931,7 @@ class ApiTokenGiven(ValidationStrategy):
 
     def validate(self, value: Any) -> None:
         if not str(value or "").strip():
-            raise ValueError(
+            raise config_error(
                 "The API token (api_token) is empty. Paste the token of a Kustomer API key "
                 "(Settings > Security > API Keys)."
             )
@@ -823,7 +946,7 @@ class UtcDateTime(ValidationStrategy):
             ab_datetime_parse(str(value))
             datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
-            raise ValueError(
+            raise config_error(
                 f"The start date '{value}' is not a valid UTC date-time. Write it as YYYY-MM-DDTHH:MM:SSZ, "
                 "for example 2024-01-01T00:00:00Z, or leave it empty to replicate all history."
             ) from None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import traceback
 from datetime import datetime, timezone
-from typing import List, Optional
+from typing import Any, List, Mapping, Optional
 
 import orjson
-from airbyte_cdk.entrypoint import AirbyteEntrypoint, launch
+from airbyte_cdk.entrypoint import PRINT_BUFFER, AirbyteEntrypoint
 from airbyte_cdk.models import (
     AirbyteErrorTraceMessage,
     AirbyteMessage,
@@ -18,7 +18,10 @@ from airbyte_cdk.models import (
     TraceType,
     Type,
 )
+from airbyte_cdk.sources.utils.schema_helpers import split_config
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets, update_secrets
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from jsonschema import Draft7Validator, ValidationError
 
 from source_kustomer.source import SourceKustomer
 
@@ -56,12 +59,55 @@ def _build_source(args: List[str]) -> Optional[SourceKustomer]:
         return None
 
 
+def config_problems(config: Mapping[str, Any], spec: Mapping[str, Any]) -> Optional[str]:
+    """Every setting that breaks the spec, each named by its title with the form it expects (None if none).
+
+    The CDK checks the config against the spec too, but words it as jsonschema does, naming neither
+    the setting nor the expected form: "0 is less than the minimum of 1", "'x' does not match
+    '^(https://...'". Secrets are never quoted.
+    """
+    errors = sorted(Draft7Validator(spec).iter_errors(dict(config)), key=lambda error: [str(p) for p in error.path])
+    return " ".join(_explained(error, spec) for error in errors) or None
+
+
+def _explained(error: ValidationError, spec: Mapping[str, Any]) -> str:
+    name = str(error.path[0]) if error.path else str(error.message).split("'")[1] if error.validator == "required" else ""
+    field = (spec.get("properties") or {}).get(name) or {}
+    if field.get("airbyte_secret"):
+        said = "is missing" if error.validator == "required" else f"is not valid ({error.validator})"
+    elif error.validator == "pattern":
+        said = f"{error.instance!r} is not of the form {field.get('pattern_descriptor') or 'the setting expects'}"
+    elif error.validator == "required":
+        said = "is missing"
+    else:
+        said = str(error.message)
+    example = f" For example: {field['examples'][0]}." if field.get("examples") else ""
+    return f"{field.get('title', name)} ({name}): {said}.{example}"
+
+
+class KustomerEntrypoint(AirbyteEntrypoint):
+    """The CDK's entry point, with config errors worded for the person who has to fix them."""
+
+    @staticmethod
+    def validate_connection(source_spec: Any, config: Mapping[str, Any]) -> None:
+        problems = config_problems(split_config(config)[0], source_spec.connectionSpecification)
+        if problems:
+            raise AirbyteTracedException(
+                message=f"Config validation error: {problems}",
+                internal_message=problems,
+                failure_type=FailureType.config_error,
+            )
+
+
 def run() -> None:
     args = sys.argv[1:]
     source = _build_source(args)
     if source is None:
         sys.exit(1)
-    launch(source, args)
+    entrypoint = KustomerEntrypoint(source)
+    with PRINT_BUFFER:  # as the CDK's launch(): one write per message, whole lines under concurrency
+        for message in entrypoint.run(entrypoint.parse_args(args)):
+            print(f"{message}\n", end="")
 
 
 if __name__ == "__main__":

@@ -93,3 +93,8 @@ def check_status(output: EntrypointOutput) -> Tuple[str, str]:
         status = output.connection_status_messages[-1].connectionStatus
         return status.status.value, status.message or ""
     return "ERROR", " ".join(e.trace.error.message for e in output.errors)
+
+
+def spec_schema() -> Dict[str, Any]:
+    """The connection specification, as `spec` prints it."""
+    return SourceKustomer(catalog=None, config={}, state=None).spec(None).connectionSpecification

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from airbyte_cdk.models import Type
 
-from unit_tests.conftest import CONFIG, read_stream
-from unit_tests.kustomer_mock import resource
+from unit_tests.conftest import CONFIG, ids, read_stream
+from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
 
 CONFIG_2015 = {**CONFIG, "start_date": "2020-01-01T00:00:00Z", "page_size": 7}
 
@@ -49,3 +49,25 @@ def test_a_sync_killed_after_any_checkpoint_resumes_without_loss(kustomer):
         state = message.state.stream.stream_state.__dict__
         resumed = read_stream("conversations", CONFIG_2015, state=dict(state))
         assert emitted | {m.record.data["id"] for m in resumed.records} == every_id
+
+
+def test_a_list_stream_that_fails_on_a_later_page_keeps_its_old_state(requests_mock):
+    """List endpoints are not sorted by updatedAt: a state taken from the first pages of a sync that then
+    failed would skip the older records of the pages never read. The resumed sync must read them."""
+    newest_first = [resource("user", n, datetime(2025, 6, 1, tzinfo=timezone.utc) - timedelta(days=n)) for n in range(1, 7)]
+
+    def page(number: int, more: bool) -> dict:
+        return {"meta": {"page": number, "pageSize": 3}, "data": newest_first[(number - 1) * 3: number * 3],
+                "links": {"next": f"/v1/users?page={number + 1}&pageSize=3" if more else None}}
+
+    config = {**CONFIG, "page_size": 3, "max_retries": 0}
+    old_state = {"updated_at": "2025-01-01T00:00:00.000000Z"}
+    requests_mock.get(f"{BASE_URL}/v1/users", [{"json": page(1, True)}, {"status_code": 500, "json": kustomer_error(500, "Oops")}])
+
+    failed = read_stream("users", config, state=old_state)
+
+    assert failed.errors and ids(failed) == [object_id(n) for n in (1, 2, 3)]
+    assert all(m.state.stream.stream_state.__dict__ == old_state for m in failed.state_messages)
+    requests_mock.get(f"{BASE_URL}/v1/users", [{"json": page(1, True)}, {"json": page(2, False)}])
+    resumed = read_stream("users", config, state=old_state)
+    assert sorted(ids(resumed)) == [object_id(n) for n in range(1, 7)]

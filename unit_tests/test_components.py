@@ -91,12 +91,22 @@ def next_token(response: requests.Response, token: Optional[Dict[str, Any]] = No
     return PAGINATION.next_page_token(response, 3, None, token, stream_slice=stream_slice)
 
 
+A, B, C = "2025-05-01T09:00:00.000Z", "2025-05-01T09:30:00.000Z", "2025-05-01T09:45:00.000Z"
+
+
 def test_next_query_starts_at_the_last_updated_at_on_page_one():
-    assert next_token(page(["a", "b", "c"], True)) == {"archive": False, "updated_at": "c", "page": 1}
+    assert next_token(page([A, B, C], True)) == {"archive": False, "updated_at": C, "page": 1}
+
+
+def test_a_resource_without_a_date_neither_stops_nor_misleads_the_search():
+    assert next_token(page([A, B, None], True)) == {"archive": False, "updated_at": B, "page": 1}  # the last dated one
+    assert next_token(page([None, B, B], True))["until"] == B  # one instant once the undated one is left aside
+    assert next_token(page([None, "yesterday", 7], True), {"archive": False, "updated_at": A, "page": 1}) == {
+        "archive": False, "updated_at": A, "page": 2}  # nothing to go on from: the same query's next page
 
 
 def test_last_page_ends_the_slice():
-    assert next_token(page(["a", "b"], False)) is None
+    assert next_token(page([A, B], False)) is None
 
 
 T = "2025-05-01T10:00:00.000Z"
@@ -138,9 +148,9 @@ def test_the_archive_hands_over_to_live_search_when_the_slice_reaches_the_last_t
     straddling = a_slice(now - timedelta(days=900), now - timedelta(days=500))
     old = a_slice(now - timedelta(days=1500), now - timedelta(days=1000))
 
-    assert next_token(page(["a"], False, archive=True), stream_slice=straddling) == {"archive": False, "updated_at": None, "page": 1}
-    assert next_token(page(["a"], False, archive=True), stream_slice=old) is None
-    assert next_token(page(["a", "b", "c"], True, archive=True), stream_slice=old)["archive"] is True
+    assert next_token(page([A], False, archive=True), stream_slice=straddling) == {"archive": False, "updated_at": None, "page": 1}
+    assert next_token(page([A], False, archive=True), stream_slice=old) is None
+    assert next_token(page([A, B, C], True, archive=True), stream_slice=old)["archive"] is True
 
 
 # --- BoundaryRepeatFilter -------------------------------------------------------------------------
@@ -151,13 +161,15 @@ def test_boundary_repeats_are_dropped_per_slice():
     rec = lambda i, u: {"id": i, "attributes": {"updatedAt": u}}
     one, two = a_slice(datetime(2024, 1, 1), datetime(2024, 12, 31)), a_slice(datetime(2025, 1, 1), datetime(2025, 12, 31))
 
-    first = list(repeat_filter.filter_records([rec("a", "1"), rec("b", "2"), rec("c", "2")], {}, one))
-    other_slice = list(repeat_filter.filter_records([rec("b", "2")], {}, two))
-    second = list(repeat_filter.filter_records([rec("b", "2"), rec("c", "2"), rec("d", "2"), rec("e", "3")], {}, one))
+    first = list(repeat_filter.filter_records([rec("a", A), rec("b", B), rec("c", B)], {}, one))
+    other_slice = list(repeat_filter.filter_records([rec("b", B)], {}, two))
+    second = list(repeat_filter.filter_records([rec("b", B), rec("c", B), rec("d", B), rec("e", C)], {}, one))
+    undated = list(repeat_filter.filter_records([rec("x", None), rec("y", 7), rec("e", C), rec("x", None), rec("y", 7)], {}, one))
 
     assert [r["id"] for r in first] == ["a", "b", "c"]
     assert [r["id"] for r in other_slice] == ["b"]
     assert [r["id"] for r in second] == ["d", "e"]
+    assert [r["id"] for r in undated] == ["x", "y"]  # remembered for the slice, not by instant
 
 
 # --- RateLimitResetBackoff ------------------------------------------------------------------------
@@ -210,16 +222,16 @@ def test_kustomer_and_loopback_hosts_pass(url):
 
 @pytest.mark.parametrize("url", ["https://api.kustomerapp.com@evil.example", "http://api.kustomerapp.com", "https://evil.example", "", None])
 def test_other_hosts_are_refused(url):
-    with pytest.raises(ValueError, match="not a Kustomer API host"):
+    with pytest.raises(AirbyteTracedException, match="not a Kustomer API host"):
         KustomerHostOnly().validate(url)
 
 
 def test_start_date_must_be_a_real_utc_instant():
     UtcDateTime().validate("2024-02-29T00:00:00Z")
-    with pytest.raises(ValueError, match="YYYY-MM-DDTHH:MM:SSZ"):
+    with pytest.raises(AirbyteTracedException, match="YYYY-MM-DDTHH:MM:SSZ"):
         UtcDateTime().validate("2023-02-29T00:00:00Z")
 
 
 def test_blank_token_is_refused():
-    with pytest.raises(ValueError, match="api_token"):
+    with pytest.raises(AirbyteTracedException, match="api_token"):
         ApiTokenGiven().validate("  \n")

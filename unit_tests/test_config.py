@@ -109,3 +109,18 @@ def test_a_redirect_within_the_kustomer_host_is_followed():
 
         assert check_status(check({"api_token": TOKEN}))[0] == "SUCCEEDED"
         assert mocker.request_history[-1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_config_errors_name_the_setting_and_the_form_it_expects_and_never_quote_the_token():
+    from source_kustomer.run import config_problems
+    from unit_tests.conftest import spec_schema
+
+    problems = config_problems({"api_token": 12345678, "start_date": "2024-13-01", "num_workers": 0, "region": "mars"}, spec_schema())
+
+    assert problems is not None
+    assert "Start Date (start_date): '2024-13-01' is not of the form YYYY-MM-DDTHH:MM:SSZ. For example: 2024-01-01T00:00:00Z." in problems
+    assert "Concurrent Requests (num_workers): 0 is less than the minimum of 1." in problems
+    assert "Region (region): 'mars' is not one of ['us', 'eu']." in problems
+    assert "API Token (api_token): is not valid (type)." in problems and "12345678" not in problems
+    assert config_problems({}, spec_schema()) == "API Token (api_token): is missing."
+    assert config_problems({"api_token": "x"}, spec_schema()) is None

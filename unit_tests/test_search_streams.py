@@ -138,7 +138,7 @@ def test_the_search_goes_on_one_millisecond_after_a_burst(kustomer):
 
     assert sorted(ids(output)) == [object_id(n) for n in (1, 2, 3, 4, 5, 6, 7, 9)]
     lower_bounds = [r.json()["and"][0]["note_updated_at"]["gte"] for r in kustomer.search_requests()]
-    assert lower_bounds[-1] == "2025-03-01T01:00:00.001Z"
+    assert "2025-03-01T01:00:00.001Z" in lower_bounds  # the query after the instant
 
 
 def test_burst_beyond_what_search_can_serve_fails_loudly_instead_of_looping(kustomer):

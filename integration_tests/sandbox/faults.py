@@ -13,8 +13,9 @@ Kinds:
   without answering (a client with a shorter read timeout sees a timeout);
 * ``malformed``: a 200 whose JSON body is cut in half;
 * ``not-json``: a 200 whose body is an HTML page;
-* ``short``: a 200 page whose ``data`` lost its second half, links and meta unchanged (as if the
-  server dropped objects from the page);
+* ``short``: a page in mid-stream (one that links ``next``) whose ``data`` lost its second half,
+  links and meta unchanged (as if the server dropped objects from the page; a last page is left
+  whole: a short last page is what every list ends with);
 * ``redirect``: a 302 to the same path on another host (``redirect_to``).
 
 ``TRANSIENT_KINDS`` (the default for random faults) are those a client recovers from by asking

@@ -130,7 +130,8 @@ class Handler(BaseHTTPRequestHandler):
                           close=too_big == "unread")
         else:
             reply = sandbox.api.handle(method, path, params, self.headers, body)
-        if fault == "short" and reply.status == 200 and isinstance(reply.body, dict) and isinstance(reply.body.get("data"), list):
+        if fault == "short" and reply.status == 200 and isinstance(reply.body, dict) and isinstance(reply.body.get("data"), list) \
+                and (reply.body.get("links") or {}).get("next"):
             kept = reply.body["data"][: len(reply.body["data"]) // 2]
             reply = Reply(reply.status, {**reply.body, "data": kept}, reply.headers, reply.close)
         data = self._encode(reply)
