@@ -101,6 +101,11 @@ class KustomerEntrypoint(AirbyteEntrypoint):
 
 def run() -> None:
     args = sys.argv[1:]
+    # A missing or unknown command gets argparse's usage message (exit 2), before anything is built.
+    if not KustomerEntrypoint.parse_args(args).command:
+        print("usage: source-kustomer {spec,check,discover,read} [--config CONFIG] [--catalog CATALOG] [--state STATE] [--debug]",
+              file=sys.stderr)
+        sys.exit(2)
     source = _build_source(args)
     if source is None:
         sys.exit(1)
