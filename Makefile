@@ -38,7 +38,7 @@ integration-test: install
 # The randomised reliability tests over many seeds (make test runs 3 of each).
 SOAK_SEEDS ?= 25
 soak: install
-	SOAK_SEEDS=$(SOAK_SEEDS) .venv/bin/python -m pytest -q -p no:cacheprovider integration_tests/test_kill_and_resume.py integration_tests/test_changes_during_sync.py
+	SOAK_SEEDS=$(SOAK_SEEDS) $(PYTEST) integration_tests/test_kill_and_resume.py integration_tests/test_changes_during_sync.py
 
 sync: install
 	.venv/bin/python scripts/sync.py

@@ -49,14 +49,3 @@ def test_the_installed_package_runs_from_anywhere_without_the_repository(wheel, 
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert located.startswith(str(target))
-
-
-def test_metadata_tags_the_image_with_the_package_version():
-    import tomllib
-
-    import yaml
-
-    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    metadata = yaml.safe_load((REPO / "metadata.yaml").read_text())["data"]
-    assert metadata["dockerImageTag"] == version
-    assert {"language:python", "cdk:low-code"} <= set(metadata["tags"])

@@ -3,9 +3,10 @@
 Everything the CDK can do declaratively (HTTP, auth, retries, link pagination, state, concurrency)
 stays in ``manifest.yaml``. A class lives here only when Kustomer behaves in a way no declarative
 component models; its docstring names that behaviour.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the Connector Builder runs an uploaded components
+file before registering its module, and postponed annotations make ``@dataclass`` look it up.
+"""
 
 import json
 import logging
