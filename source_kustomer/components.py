@@ -704,7 +704,7 @@ class KustomerErrorBodies(ErrorHandler):
                     "Kustomer and does not follow it there; check the region, org name or API URL in the settings.",
                 )
             if 200 <= status < 300:
-                page = parsed_body(response_or_exception) if body.strip() else _NOT_JSON
+                page = parsed_body(response_or_exception) if body and not body.isspace() else _NOT_JSON
                 if not isinstance(page, dict):
                     return ErrorResolution(
                         ResponseAction.RETRY, FailureType.transient_error, "Kustomer answered with a body that is not JSON; retrying."

@@ -102,7 +102,8 @@ class KustomerEntrypoint(AirbyteEntrypoint):
 def run() -> None:
     args = sys.argv[1:]
     # A missing or unknown command gets argparse's usage message (exit 2), before anything is built.
-    if not KustomerEntrypoint.parse_args(args).command:
+    parsed = KustomerEntrypoint.parse_args(args)
+    if not parsed.command:
         print("usage: source-kustomer {spec,check,discover,read} [--config CONFIG] [--catalog CATALOG] [--state STATE] [--debug]",
               file=sys.stderr)
         sys.exit(2)
@@ -111,7 +112,7 @@ def run() -> None:
         sys.exit(1)
     entrypoint = KustomerEntrypoint(source)
     with PRINT_BUFFER:  # as the CDK's launch(): one write per message, whole lines under concurrency
-        for message in entrypoint.run(entrypoint.parse_args(args)):
+        for message in entrypoint.run(parsed):
             print(f"{message}\n", end="")
 
 
