@@ -3,8 +3,17 @@
 Kustomer behaviours reproduced:
 
 * Auth is ``Authorization: Bearer <key>`` with exactly one space. A bad, missing or malformed key is
-  401 ``Unauthorized``; an expired key is 401 ``Expired token``; a key without the role an endpoint
-  needs is also 401 (``Missing role``): Kustomer never answers 403 for roles.
+  401 ``Unauthorized``; an expired key is 401 ``Expired token``; a key of another pod (region) is
+  refused on every endpoint with ``Auth token associated with pod prod2 but request is being handled
+  by prod1`` (401 by default, ``wrong_pod_status``).
+* Roles as Kustomer names them (see ``roles``): each endpoint needs any one of the roles the contract
+  lists for it, permission-set or legacy form. A key without one gets ``Missing required role``:
+  403 ``forbidden`` by default (newer docs), or 401 (the older reference; ``missing_role_status``).
+* ``GET /v1/auth/tokens/current`` answers the key itself (``auth_token``: name, last four characters,
+  sorted roles, ...) to any valid key, whatever its roles.
+* The published contract is held to (see ``conformance``): after authentication, a request the
+  contract does not allow is a 400 ``bad_request`` naming each problem (or only recorded); then the
+  roles, then the rate limits.
 * Errors are JSON:API ``{"errors": [{"status", "code", "title", ...}]}`` by default, or the newer
   ``{"errors": [{"code", "message", "meta"}]}`` form (``error_format="simple"``).
 * Lists (``GET /v1/users`` ...) page with ``page`` (1-based) and ``pageSize`` (default 100, at most
@@ -12,6 +21,11 @@ Kustomer behaviours reproduced:
   ``{meta: {page, pageSize}, data, links: {self, first, prev, next}}`` whose links are relative
   paths that keep the other query parameters; ``/v1/customers`` adds ``meta.total``,
   ``meta.totalPages`` and ``links.last``. Past the end: ``data: []`` and ``next: null``.
+* ``GET /v1/users`` by status: ``deleted=true`` the deactivated users, ``pending=true`` those whose
+  invitation is pending, ``deleted=false``/``pending=false`` the active ones (plus the pending ones
+  with ``users_active_includes_pending``); ``userType`` and ``email`` narrow the default set; two of
+  these filters in one request are a 400 (``These filters cannot be combined``). Without a filter:
+  ``users_default`` (``active``, ``all`` or ``active_and_pending``).
 * Search (``POST /v1/customers/search`` and ``/archive/search``): ``pageSize`` up to 500, at most 100
   pages per query; page 100 still links ``next`` to page 101, ``totalPages``/``last`` count every
   match, and asking for page 101 is a 400 ``page_limit_exceeded``.
@@ -27,6 +41,10 @@ Kustomer behaviours reproduced:
   ``before=<id>``/``after=<id>`` (exclusive) and the inclusive ``filter[start]``/``filter[end]``.
 * ``/v1/conversations/{id}/events|forwards|times``: per-conversation lists in creation order
   (``sort=desc`` reverses events), pageSize at most 100 (1000 for times); 404 for an unknown id.
+* ``/v1/conversations/{id}/attachments``: the attachments of the conversation's messages (message
+  order), pageSize at most 100, ``links.next``; each with ``name``, ``contentType``,
+  ``contentLength``, ``redacted``, its ``message`` and a signed ``links.related`` URL. Kustomer's own
+  example has no ``id``: with ``attachment_ids=False`` the id is only in ``links.self``.
 * ``/v1/customers/{id}/drafts|merges``: per-customer lists in creation order of the customer's unsent
   drafts (``draft``) and of the customers merged into it (``customer_merge``: ``source`` merged into
   ``target``); most customers have none. pageSize at most 100; 404 for an unknown id. Like the
@@ -40,24 +58,19 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from array import array
 from bisect import bisect_left, bisect_right
 from urllib.parse import urlencode
 
-from .data import AUDIT_OBJECT_TYPES
+from . import conformance
+from .conformance import ContractCheck
+from .data import AUDIT_OBJECT_TYPES, USER_STATUSES
 from .ratelimit import RateLimits
 from .render_org import OrgRenderer
+from .roles import DEFAULT_TOKENS, Token, parse_token, roles_needed
 from .search import Compiler, SearchError, parse_time_us, run
 from .store import DELETABLE, TYPE_OF_ENDPOINT, Store
 
-#: Roles a key may hold, as far as the sandbox distinguishes them.
-READ, SEARCH = "read", "search"
-#: Default keys: token -> roles, or "expired".
-DEFAULT_TOKENS: Dict[str, Any] = {
-    "sandbox-token": {READ, SEARCH},
-    "expired-token": "expired",
-    "norole-token": set(),
-    "nosearch-token": {READ},
-}
 LIST_MAX_PAGE_SIZE = {"users": 500, "teams": 500}
 #: Org lists answered from their own collection, in id order.
 ORG_LISTS = ("brands", "schedules", "cards", "routing/queues", "satisfaction", "snoozes", "spam/senders", "notifications")
@@ -72,6 +85,14 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
 SEARCH_MAX_PAGE_SIZE = 500
 MAX_BODY_BYTES = 100 * 1024
+
+#: ``GET /v1/users`` filters, no two of which may be combined.
+USER_FILTERS = ("deleted", "pending", "userType", "email")
+USERS_DEFAULTS = ("active", "all", "active_and_pending")
+#: The error code Kustomer sends with each status the sandbox may be told to use for auth refusals.
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found"}
+#: A request body that is not JSON (``None`` is no body at all).
+_NOT_JSON = object()
 
 _AUTH = re.compile(r"(?i:bearer) ([^\s]+)")
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -88,10 +109,14 @@ class Reply:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, title: str, source: Optional[Dict[str, str]] = None, headers: Optional[Dict[str, str]] = None) -> None:
+    """An error answer; ``more`` adds further ``(title, source)`` entries to its ``errors`` list."""
+
+    def __init__(self, status: int, code: str, title: str, source: Optional[Dict[str, str]] = None, headers: Optional[Dict[str, str]] = None,
+                 more: Sequence[Tuple[str, Optional[Dict[str, str]]]] = ()) -> None:
         super().__init__(title)
         self.status, self.code, self.title, self.source = status, code, title, source
         self.headers = headers or {}
+        self.more = list(more)
 
 
 def error_body(status: int, code: str, title: str, error_format: str = "jsonapi", source: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
@@ -104,58 +129,89 @@ def error_body(status: int, code: str, title: str, error_format: str = "jsonapi"
     return {"errors": [entry]}
 
 
+def auth_status(name: str, status: Any) -> int:
+    """A status the sandbox may answer an auth refusal with (one of ``_STATUS_CODES``)."""
+    if status not in _STATUS_CODES:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, _STATUS_CODES))}, not {status!r}")
+    return int(status)
+
+
 @dataclass
 class Options:
-    tokens: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
+    tokens: Mapping[str, Token] = field(default_factory=lambda: {k: parse_token(v) for k, v in DEFAULT_TOKENS.items()})
     error_format: str = "jsonapi"
     reset_format: str = "epoch"
     retry_after: bool = False
     max_search_pages: int = 100
     oversize: str = "clamp"  # or "error": pageSize above the maximum is a 400
+    missing_role_status: int = 403  # or 401, as Kustomer's older reference says
+    pod: str = "prod1"
+    wrong_pod_status: int = 401
+    users_default: str = "active"  # or "all", "active_and_pending"
+    users_active_includes_pending: bool = False
+    attachment_ids: bool = True
+    archive_notes: str = "refuse"  # or "ignore", "serve" (see conformance)
+    undocumented_sort: str = "honor"  # or "ignore", "refuse"
+    undocumented_filter: str = "honor"  # or "ignore", "refuse"
 
 
 class KustomerApi:
     """Answers one request: ``handle(method, path, params, headers, body) -> Reply``."""
 
-    def __init__(self, store: Store, renderer: OrgRenderer, limits: RateLimits, options: Options, now_ms: Callable[[], int]) -> None:
+    def __init__(self, store: Store, renderer: OrgRenderer, limits: RateLimits, options: Options, now_ms: Callable[[], int],
+                 contract: Optional[ContractCheck] = None) -> None:
         self.store, self.renderer, self.limits, self.options, self.now_ms = store, renderer, limits, options, now_ms
+        self.contract = contract or ContractCheck()
+        #: ``kind -> ChildIndex`` of messages and notes by conversation, built on first use.
+        self._child_index: Dict[str, ChildIndex] = {}
         lists = "|".join(("users", "teams", "tags", "shortcuts", "klasses", "customers", "conversations", "messages", "notes", "companies"))
         singles = "|".join(("users", "teams", "tags", "shortcuts", "customers", "conversations", "messages", "notes", "companies"))
-        self.routes: List[Tuple[re.Pattern, Tuple[str, ...], str, Callable[..., Reply]]] = [
-            (re.compile(r"/v1/customers/search"), ("POST",), SEARCH, lambda m, p, b: self.search(p, b, archive=False)),
-            (re.compile(r"/v1/customers/archive/search"), ("POST",), SEARCH, lambda m, p, b: self.search(p, b, archive=True)),
-            (re.compile(r"/v1/users/current"), ("GET",), READ, self.current_user),
-            (re.compile(rf"/v1/({lists})"), ("GET",), READ, self.list_all),
-            (re.compile("/v1/(" + "|".join(re.escape(e) for e in ORG_LISTS) + ")"), ("GET",), READ, self.org_list),
-            (re.compile(r"/v1/routing/settings"), ("GET",), READ, self.routing_settings),
-            (re.compile(r"/v1/outboundAccounts"), ("GET",), READ, self.outbound_accounts),
-            (re.compile(r"/v1/slas"), ("GET",), READ, self.slas),
-            (re.compile(r"/v1/audit-logs"), ("GET",), READ, self.audit_logs),
-            (re.compile(r"/v1/metadata/([^/]+)"), ("GET",), READ, self.metadata),
-            (re.compile(r"/v1/klasses/([^/]+)"), ("GET",), READ, self.klass_objects),
-            (re.compile(r"/v1/klasses/([^/]+)/([^/]+)"), ("GET",), READ, self.kobject),
-            (re.compile(r"/v1/(customers|companies)/([^/]+)/klasses/([^/]+)"), ("GET",), READ, self.owner_kobjects),
-            (re.compile(r"/v1/customers/([^/]+)/(conversations|messages|notes)"), ("GET",), READ, self.customer_children),
-            (re.compile(r"/v1/customers/([^/]+)/(drafts|merges)"), ("GET",), READ, self.customer_sublist),
-            (re.compile(r"/v1/companies/([^/]+)/customers"), ("GET",), READ, self.company_customers),
-            (re.compile(r"/v1/conversations/([^/]+)/(messages|notes|attachments)"), ("GET",), READ, self.conversation_children),
-            (re.compile(r"/v1/conversations/([^/]+)/(events|forwards|times)"), ("GET",), READ, self.conversation_sublist),
-            (re.compile(rf"/v1/({singles})/([^/]+)"), ("GET",), READ, self.single),
+        # (pattern, methods, is a search, handler): the first pattern that matches the whole path wins.
+        self.routes: List[Tuple[re.Pattern, Tuple[str, ...], bool, Callable[..., Reply]]] = [
+            (re.compile(r"/v1/customers/search"), ("POST",), True, lambda m, p, b: self.search(p, b, archive=False)),
+            (re.compile(r"/v1/customers/archive/search"), ("POST",), True, lambda m, p, b: self.search(p, b, archive=True)),
+            (re.compile(r"/v1/auth/tokens/current"), ("GET",), False, self.current_token),
+            (re.compile(r"/v1/users/current"), ("GET",), False, self.current_user),
+            (re.compile(rf"/v1/({lists})"), ("GET",), False, self.list_all),
+            (re.compile("/v1/(" + "|".join(re.escape(e) for e in ORG_LISTS) + ")"), ("GET",), False, self.org_list),
+            (re.compile(r"/v1/routing/settings"), ("GET",), False, self.routing_settings),
+            (re.compile(r"/v1/outboundAccounts"), ("GET",), False, self.outbound_accounts),
+            (re.compile(r"/v1/slas"), ("GET",), False, self.slas),
+            (re.compile(r"/v1/audit-logs"), ("GET",), False, self.audit_logs),
+            (re.compile(r"/v1/metadata/([^/]+)"), ("GET",), False, self.metadata),
+            (re.compile(r"/v1/klasses/([^/]+)"), ("GET",), False, self.klass_objects),
+            (re.compile(r"/v1/klasses/([^/]+)/([^/]+)"), ("GET",), False, self.kobject),
+            (re.compile(r"/v1/(customers|companies)/([^/]+)/klasses/([^/]+)"), ("GET",), False, self.owner_kobjects),
+            (re.compile(r"/v1/customers/([^/]+)/(conversations|messages|notes)"), ("GET",), False, self.customer_children),
+            (re.compile(r"/v1/customers/([^/]+)/(drafts|merges)"), ("GET",), False, self.customer_sublist),
+            (re.compile(r"/v1/companies/([^/]+)/customers"), ("GET",), False, self.company_customers),
+            (re.compile(r"/v1/conversations/([^/]+)/(messages|notes)"), ("GET",), False, self.conversation_children),
+            (re.compile(r"/v1/conversations/([^/]+)/attachments"), ("GET",), False, self.conversation_attachments),
+            (re.compile(r"/v1/conversations/([^/]+)/(events|forwards|times)"), ("GET",), False, self.conversation_sublist),
+            (re.compile(rf"/v1/({singles})/([^/]+)"), ("GET",), False, self.single),
         ]
 
     # --- entry point ------------------------------------------------------------------------
     def handle(self, method: str, path: str, params: Sequence[Tuple[str, str]], headers: Mapping[str, str], body: bytes) -> Reply:
+        """Authentication, then the contract, then the roles, then the rate limits, then the answer."""
         route = self._route(path)
+        template = self.template(path)
+        payload: Any = None
         try:
-            roles = self._authenticate(headers)
-            is_search = route is not None and route[2] == SEARCH
-            if route is not None and route[2] not in roles:
-                raise ApiError(401, "unauthorized", "Missing role")
-            if route is None and not roles:
-                raise ApiError(401, "unauthorized", "Missing role")
+            key, token = self._authenticate(headers)
+            if body:
+                try:
+                    payload = json.loads(body.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    payload = _NOT_JSON
+            served = route is not None and method in route[1]
+            problems = self.contract.check(method, path, template, params, None if payload is _NOT_JSON else payload)
+            if problems and served and self.contract.mode == "enforce":
+                self._refuse(problems, path == "/v1/customers/archive/search", payload)
+            self._authorize(token, route, template)
         except ApiError as exc:
             return self._error(exc)
-        verdict = self.limits.admit(is_search)
+        verdict = self.limits.admit(route is not None and route[2])
         limit_headers = verdict.headers(self.options.reset_format) if verdict else {}
         if verdict is not None and not verdict.allowed:
             extra = {"Retry-After": verdict.retry_after()} if self.options.retry_after else {}
@@ -163,15 +219,26 @@ class KustomerApi:
         try:
             if route is None:
                 raise ApiError(404, "not_found", f"Cannot {method} {path}")
-            pattern, methods, _role, handler = route
+            pattern, methods, _is_search, handler = route
             if method not in methods:
                 raise ApiError(405, "method_not_allowed", f"Method {method} not allowed on {path}", headers={"Allow": ", ".join(methods)})
             with self.store.lock:
-                reply = handler(pattern.fullmatch(path), params, body)
+                if handler == self.current_token:
+                    reply = self.current_token(key, token)
+                else:
+                    reply = handler(pattern.fullmatch(path), params, payload)
         except ApiError as exc:
             reply = self._error(exc)
         reply.headers.update(limit_headers)
         return reply
+
+    def _refuse(self, problems: Sequence[str], archive: bool, payload: Any) -> None:
+        """The contract's 400, one error per problem the silent behaviours do not answer themselves."""
+        body = None if payload is _NOT_JSON else payload
+        left = [p for p in problems if not conformance.covered(p, archive, body)]
+        if left:
+            entries = [(p, conformance.sources(p, body)) for p in left]
+            raise ApiError(400, "bad_request", entries[0][0], entries[0][1], more=entries[1:])
 
     @staticmethod
     def template(path: str) -> str:
@@ -190,18 +257,35 @@ class KustomerApi:
                 return route
         return None
 
-    def _authenticate(self, headers: Mapping[str, str]) -> set:
+    def _authenticate(self, headers: Mapping[str, str]) -> Tuple[str, Token]:
+        """``(key, Token)`` of a valid key of this pod; else the 401 (or ``wrong_pod_status``) Kustomer sends."""
         header = headers.get("Authorization")
         match = _AUTH.fullmatch(header or "")
-        spec = self.options.tokens.get(match.group(1)) if match else None
-        if spec is None:
+        token = self.options.tokens.get(match.group(1)) if match else None
+        if token is None:
             raise ApiError(401, "unauthorized", "Unauthorized")
-        if spec == "expired":
+        if token.expired:
             raise ApiError(401, "unauthorized", "Expired token")
-        return set(spec)
+        if token.pod is not None and token.pod != self.options.pod:
+            status = self.options.wrong_pod_status
+            raise ApiError(status, _STATUS_CODES[status],
+                           f"Auth token associated with pod {token.pod} but request is being handled by {self.options.pod}")
+        return match.group(1), token
+
+    def _authorize(self, token: Token, route: Any, template: str) -> None:
+        """A key needs one of the roles of the endpoint (any role at all for an unknown path)."""
+        needed = roles_needed(route[1][0], template) if route is not None else None
+        if needed == ():
+            return
+        if (token.roles.isdisjoint(needed) if needed is not None else not token.roles):
+            status = self.options.missing_role_status
+            raise ApiError(status, _STATUS_CODES[status], "Missing required role")
 
     def _error(self, exc: ApiError) -> Reply:
-        body = error_body(exc.status, exc.code, exc.title, self.options.error_format, exc.source)
+        fmt = self.options.error_format
+        body = error_body(exc.status, exc.code, exc.title, fmt, exc.source)
+        for title, source in exc.more:
+            body["errors"] += error_body(exc.status, exc.code, title, fmt, source)["errors"]
         return Reply(exc.status, body, dict(exc.headers))
 
     # --- paging helpers ---------------------------------------------------------------------
@@ -233,7 +317,8 @@ class KustomerApi:
     def _list_reply(self, path: str, params: Sequence[Tuple[str, str]], max_size: int, kind: str, indices: Sequence[int],
                     with_total: bool = False, include_attachments: bool = False) -> Reply:
         """One page of ``indices`` (already in list order) in Kustomer's list envelope."""
-        body, chosen = self._page(path, params, max_size, indices, lambda i: self.renderer.resource(kind, i), with_total)
+        render = (lambda i: self.renderer.message(i, attachments=True)) if include_attachments else (lambda i: self.renderer.resource(kind, i))
+        body, chosen = self._page(path, params, max_size, indices, render, with_total)
         if include_attachments:
             body["included"] = [self.renderer.attachment(i, k) for i in chosen for k in range(self.renderer.attachment_count(i))]
         return Reply(200, body)
@@ -290,11 +375,8 @@ class KustomerApi:
         kind = TYPE_OF_ENDPOINT[endpoint]
         values = dict(params)
         indices: Sequence[int] = range(len(self.store.colls[kind]))
-        if kind == "user" and ("userType" in values or "email" in values):
-            docs = {i: self.renderer.resource("user", i)["attributes"] for i in indices}
-            indices = [i for i in indices
-                       if values.get("userType", docs[i]["userType"]) == docs[i]["userType"]
-                       and values.get("email", docs[i]["email"]).lower() == docs[i]["email"].lower()]
+        if kind == "user":
+            indices = self._users(params)
         if kind == "klass":
             status = values.get("status", "enabled")
             if status not in ("enabled", "disabled", "existing_only"):
@@ -306,6 +388,34 @@ class KustomerApi:
         indices = self._ordered(params, indices, kind in ("conversation", "message"))
         return self._list_reply(f"/v1/{endpoint}", params, LIST_MAX_PAGE_SIZE.get(endpoint, MAX_PAGE_SIZE), kind, indices,
                                 with_total=kind == "customer", include_attachments=kind == "message" and self._wants_attachments(params))
+
+    def _users(self, params: Sequence[Tuple[str, str]]) -> List[int]:
+        """The users ``GET /v1/users`` lists for its filters (at most one of ``USER_FILTERS``), by index."""
+        given = [name for name in USER_FILTERS if any(k == name for k, _ in params)]
+        if len(given) > 1:
+            raise ApiError(400, "bad_request", "These filters cannot be combined", {"parameter": given[1]})
+        values = dict(params)
+        default = {"active": ("active",), "all": USER_STATUSES,
+                   "active_and_pending": ("active", "pending")}[self.options.users_default]
+        wanted = default
+        for name in ("deleted", "pending"):
+            if name in values:
+                flag = values[name].lower()
+                if flag not in ("true", "false"):
+                    raise ApiError(400, "invalid_parameter", f"{name} must be true or false", {"parameter": name})
+                if flag == "true":
+                    wanted = ("deactivated",) if name == "deleted" else ("pending",)
+                else:
+                    wanted = ("active", "pending") if self.options.users_active_includes_pending else ("active",)
+        status = self.store.colls["user"].rel.get("status")
+        codes = {USER_STATUSES.index(w) for w in wanted}
+        indices = [i for i in range(len(self.store.colls["user"])) if (status[i] if status is not None and status[i] >= 0 else 0) in codes]
+        if "userType" in values or "email" in values:
+            docs = {i: self.renderer.resource("user", i)["attributes"] for i in indices}
+            indices = [i for i in indices
+                       if values.get("userType", docs[i]["userType"]) == docs[i]["userType"]
+                       and values.get("email", docs[i]["email"]).lower() == docs[i]["email"].lower()]
+        return indices
 
     def single(self, match, params, body) -> Reply:
         kind = TYPE_OF_ENDPOINT[match.group(1)]
@@ -358,8 +468,13 @@ class KustomerApi:
         return [j for j in range(len(column)) if column[j] == customer]
 
     def _children_of_conversations(self, kind: str, conversations: set) -> List[int]:
-        column = self.store.colls[kind].rel["conversation"]
-        return [j for j in range(len(column)) if column[j] in conversations]
+        """Messages or notes (``kind``) of the given conversations, by index (creation order)."""
+        index = self._child_index.get(kind)
+        if index is None:
+            index = self._child_index[kind] = ChildIndex(self.store.colls[kind].rel["conversation"])
+        if len(conversations) == 1:
+            return index.of(next(iter(conversations)))
+        return sorted(j for c in conversations for j in index.of(c))
 
     def customer_children(self, match, params, body) -> Reply:
         customer_id, child = match.groups()
@@ -381,14 +496,26 @@ class KustomerApi:
     def conversation_children(self, match, params, body) -> Reply:
         conversation_id, child = match.groups()
         conversation = self._index("conversation", conversation_id)
-        if child == "attachments":
-            # This sub-list has neither meta nor links in Kustomer's API.
-            messages = self._children_of_conversations("message", {conversation})
-            return Reply(200, {"data": [self.renderer.attachment(i, k) for i in messages for k in range(self.renderer.attachment_count(i))]})
         kind = TYPE_OF_ENDPOINT[child]
         indices = self._ordered(params, self._alive(kind, self._children_of_conversations(kind, {conversation})), kind == "message")
         return self._list_reply(f"/v1/conversations/{conversation_id}/{child}", params, MAX_PAGE_SIZE, kind, indices,
                                 include_attachments=kind == "message" and self._wants_attachments(params))
+
+    def conversation_attachments(self, match, params, body) -> Reply:
+        """The attachments of a conversation's messages, in message order (a paginated list)."""
+        conversation_id = match.group(1)
+        conversation = self._index("conversation", conversation_id)
+        renderer = self.renderer
+        items = [(i, k) for i in self._children_of_conversations("message", {conversation}) for k in range(renderer.attachment_count(i))]
+        with_id = self.options.attachment_ids
+        body, _ = self._page(f"/v1/conversations/{conversation_id}/attachments", params, MAX_PAGE_SIZE, items,
+                             lambda item: renderer.attachment_item(item[0], item[1], with_id))
+        return Reply(200, body)
+
+    # --- the key itself ---------------------------------------------------------------------
+    def current_token(self, key: str, token: Token) -> Reply:
+        """``GET /v1/auth/tokens/current``: the key that asks, whatever its roles."""
+        return Reply(200, {"data": self.renderer.auth_token(key, token, self.now_ms())})
 
     # --- org lists ----------------------------------------------------------------------------
     def org_list(self, match, params, body) -> Reply:
@@ -521,16 +648,18 @@ class KustomerApi:
                              items, lambda item: item[1]())
         return Reply(200, body)
 
-    def search(self, params, body: bytes, archive: bool) -> Reply:
+    def search(self, params, payload: Any, archive: bool) -> Reply:
         page, size = self._paging(params, SEARCH_MAX_PAGE_SIZE)
         cap = self.options.max_search_pages
         if page > cap:
             raise ApiError(400, "page_limit_exceeded", f"Page exceeds the maximum of {cap}")
+        if payload is None or payload is _NOT_JSON:
+            raise ApiError(400, "bad_request", "Request body is not valid JSON")
+        options = self.options
         try:
-            payload = json.loads(body.decode("utf-8") if body else "")
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "bad_request", "Request body is not valid JSON") from None
-        try:
+            if isinstance(payload, dict):
+                payload = conformance.apply_switches(payload, archive, options.archive_notes, options.undocumented_sort,
+                                                     options.undocumented_filter)
             query = Compiler(self.store, self.renderer, payload, archive, self.now_ms()).compile()
             total, chosen = run(query, page, size)
         except SearchError as exc:
@@ -557,6 +686,26 @@ class KustomerApi:
                 "last": link(max(pages, 1)),
             },
         })
+
+
+class ChildIndex:
+    """The children (messages or notes) of each conversation, from their ``conversation`` column.
+
+    The column as it was on first use is kept sorted by conversation (two arrays, 16 bytes a child)
+    and bisected; children created later are few and found by a scan of the column's tail.
+    """
+
+    def __init__(self, column: "array") -> None:
+        self.column = column
+        self.size = len(column)
+        self.order = array("l", sorted(range(self.size), key=column.__getitem__))  # stable: ascending per parent
+        self.keys = array("l", (column[j] for j in self.order))
+
+    def of(self, parent: int) -> List[int]:
+        """Indexes of ``parent``'s children, ascending."""
+        lo, hi = bisect_left(self.keys, parent), bisect_right(self.keys, parent)
+        column = self.column
+        return list(self.order[lo:hi]) + [j for j in range(self.size, len(column)) if column[j] == parent]
 
 
 def reason(status: int) -> str:

@@ -16,6 +16,9 @@ What the data reproduces about real Kustomer orgs:
   conversation created before it, a kobject to a customer and a klass.
 * Soft deletes: about 2% of customers, conversations, companies, notes and kobjects are deleted
   (``deletedAt`` no later than ``updatedAt``). One Klass (``warranty-claim``) is disabled.
+* Users in three statuses (``USER_STATUSES``): most active, three or four deactivated (still the
+  authors and assignees of older conversations and messages) and two or three whose invitation is
+  pending (never acted on anything). The API key's own user (the first) is active.
 * Org configuration (brands, schedules, cards, queues, surveys, snooze options, SLAs and their
   versions), a spam list, the key user's notifications of the last week, and an append-only audit
   log (``max(50, records // 20)`` entries over the whole history, some sharing one millisecond).
@@ -66,6 +69,8 @@ DELETED_SHARE = 0.02
 #: Object types the audit log talks about, and its verbs (stored as indexes into these tuples).
 AUDIT_OBJECT_TYPES = ("conversation", "customer", "message", "company", "note")
 AUDIT_VERBS = ("create", "update", "delete")
+#: A user's status, as the ``status`` relation column holds it (its index; -1, a user created later, is active).
+USER_STATUSES = ("active", "deactivated", "pending")
 #: Bulk actions: this many objects of the type share one ``updatedAt``, ``days_ago`` before now.
 BURSTS = {"conversation": (520, 200)}
 
@@ -107,6 +112,8 @@ def generate(store: Store, records: int, bursts: Optional[Mapping[str, Sequence[
         n = counts[kind]
         created = sorted(now - HISTORY_MS + int(rng.random() * 120 * DAY_MS) for _ in range(n))
         _fill(colls[kind], created, _updated_times(rng, created, now))
+
+    _user_statuses(random.Random(f"{seed}:user:status"), colls["user"])
 
     # Companies and customers: any time in the last four years, denser recently.
     for kind in ("company", "customer"):
@@ -210,6 +217,20 @@ def _generate_config(store: Store, counts: Mapping[str, int]) -> None:
         k = bisect_right(target, c)  # objects that existed by then; a create is of the newest of them
         objects.append((k - 1 if verb == 0 else int(rng.random() * k)) if k else (0 if len(target) else -1))
     audit.rel.update(object_type=array("l", types), object=array("l", objects), verb=array("l", verbs))
+
+
+def _user_statuses(rng: random.Random, users: Collection) -> None:
+    """Three or four deactivated users and two or three pending invitations; the rest (and the first) active."""
+    status = array("l", [0] * len(users))
+    others = list(range(1, len(users)))
+    if len(others) >= 7:
+        deactivated, pending = rng.randint(3, 4), rng.randint(2, 3)
+        picked = rng.sample(others, deactivated + pending)
+        for i in picked[:deactivated]:
+            status[i] = USER_STATUSES.index("deactivated")
+        for i in picked[deactivated:]:
+            status[i] = USER_STATUSES.index("pending")
+    users.rel["status"] = status
 
 
 def _add_deletes(rng: random.Random, coll: Collection) -> None:

@@ -12,7 +12,17 @@ link-only ``{links: {self}}`` and to-many ``{data: [...]}``. Quirks reproduced o
 * a conversation carries ``sla`` both as an attribute (an object) and as a relationship;
 * a note carries ``userMentions`` (to-many data, often empty) and ``teamMentions``;
 * a message's ``meta.to``/``cc``/``bcc`` are sometimes a string, sometimes an object, sometimes an
-  array; some messages have ``relationships.attachments.data`` and ``relationships.shortcuts.data``.
+  array; some messages have ``relationships.shortcuts.data``, and those with attachments list them
+  in ``relationships.attachments.data`` where Kustomer documents it (``GET
+  /v1/conversations/{id}/messages?include=attachments``), elsewhere only with ``search_attachments``;
+* an attachment as ``GET /v1/conversations/{id}/attachments`` lists it: ``name``, ``contentType``,
+  ``contentLength``, ``redacted``, its ``message``, ``links.self`` under the message and a signed
+  ``links.related`` download URL (``attachment_ids=False``: no ``id``, as in Kustomer's example);
+* a user resource has no status: deactivated users and pending invitations look like active ones
+  (only ``GET /v1/users``' filters tell them apart); pending users never author or own anything.
+
+``drift=True`` plays an org whose conversations changed shape: an attribute the connector never saw
+(``sandboxDrift``) and ``priority`` as a string.
 
 Soft-deleted customers, conversations, companies, notes and kobjects show ``deleted: true`` and a
 ``deletedAt``; custom attribute keys come from ``CUSTOM_KEYS`` (and ``data.KLASSES``), the same
@@ -29,7 +39,7 @@ import random
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .data import KLASSES
+from .data import KLASSES, USER_STATUSES
 from .store import Store, stable_hash
 
 FIRST = ("Ada", "Ben", "Chloe", "Diego", "Elena", "Farah", "Gus", "Hana", "Ivan", "Jade", "Kofi", "Lena",
@@ -108,8 +118,14 @@ def _slug(text: str) -> str:
 class Renderer:
     """Turns ``(type, index)`` into a Kustomer resource dict."""
 
+    #: Messages carry ``relationships.attachments`` everywhere (search, lists), not only where documented.
+    search_attachments = False
+    #: Conversations drift: an undocumented attribute, and ``priority`` as a string.
+    drift = False
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._acting: Tuple[int, List[int]] = (-1, [])
         self._base = {kind: stable_hash("render", store.seed, kind) * 10**12
                       for kind in list(store.colls) + ["attachment", "event", "forward", "time", "routing_setting", "draft", "customer_merge"]}
         versions = store.colls["sla_version"]
@@ -131,13 +147,26 @@ class Renderer:
         coll = self.store.colls[kind]
         return coll.id_of(i) if 0 <= i < len(coll) else None
 
+    def _acting_users(self) -> List[int]:
+        """Users who can author or own objects: active and deactivated ones (a pending invitation never acted)."""
+        users = self.store.colls["user"]
+        if self._acting[0] != len(users):
+            status = users.rel.get("status")
+            pending = USER_STATUSES.index("pending")
+            self._acting = (len(users), [u for u in range(len(users)) if status is None or status[u] != pending])
+        return self._acting[1]
+
     def _pick(self, rng: random.Random, kind: str) -> Optional[str]:
+        if kind == "user":
+            acting = self._acting_users()
+            return self._id(kind, acting[rng.randrange(len(acting))]) if acting else None
         n = len(self.store.colls[kind])
         return self._id(kind, rng.randrange(n)) if n else None
 
     def _picks(self, rng: random.Random, kind: str, most: int) -> List[str]:
-        n = len(self.store.colls[kind])
-        return [self._id(kind, k) for k in rng.sample(range(n), min(n, rng.randint(0, most)))] if n else []
+        pool: Any = self._acting_users() if kind == "user" else range(len(self.store.colls[kind]))
+        n = len(pool)
+        return [self._id(kind, k) for k in rng.sample(pool, min(n, rng.randint(0, most)))] if n else []
 
     def _ref(self, rtype: str, oid: Optional[str], path: str) -> Dict[str, Any]:
         if oid is None:
@@ -195,19 +224,39 @@ class Renderer:
         coll = self.store.colls["message"]
         return "%08x%06x%010x" % (coll.created[i] // 1000, stable_hash("tag", self.store.seed, "attachment") & 0xFFFFFF, i * 4 + k)
 
+    def _attachment_attributes(self, i: int, k: int) -> Dict[str, Any]:
+        rng = self._rng("attachment", i * 4 + k + 1)
+        ext, ctype = rng.choice((("png", "image/png"), ("jpg", "image/jpeg"), ("pdf", "application/pdf"), ("txt", "text/plain")))
+        return {"name": f"{rng.choice(('receipt', 'photo', 'label', 'invoice', 'screenshot'))}-{k + 1}.{ext}",
+                "contentType": ctype, "contentLength": rng.randint(2_000, 4_000_000), "redacted": rng.random() < 0.03}
+
     def attachment(self, i: int, k: int) -> Dict[str, Any]:
         """Attachment ``k`` of message ``i``, as ``include=attachments`` lists it under ``included``."""
-        rng = self._rng("attachment", i * 4 + k + 1)
         mid = self._id("message", i)
         aid = self.attachment_id(i, k)
-        ext, ctype = rng.choice((("png", "image/png"), ("jpg", "image/jpeg"), ("pdf", "application/pdf"), ("txt", "text/plain")))
-        return self._envelope(
-            "attachment", aid,
-            {"name": f"{rng.choice(('receipt', 'photo', 'label', 'invoice', 'screenshot'))}-{k + 1}.{ext}",
-             "contentType": ctype, "contentLength": rng.randint(2_000, 4_000_000), "redacted": False},
-            {"org": self._org(), "message": self._ref("message", mid, "messages")},
-            f"/v1/messages/{mid}/attachments/{aid}",
+        return self._envelope("attachment", aid, self._attachment_attributes(i, k),
+                              {"org": self._org(), "message": self._ref("message", mid, "messages")},
+                              f"/v1/messages/{mid}/attachments/{aid}")
+
+    def attachment_item(self, i: int, k: int, with_id: bool = True) -> Dict[str, Any]:
+        """Attachment ``k`` of message ``i`` as ``GET /v1/conversations/{id}/attachments`` lists it
+        (without ``id`` when ``with_id`` is False: the id is then only in ``links.self``)."""
+        mid = self._id("message", i)
+        aid = self.attachment_id(i, k)
+        item: Dict[str, Any] = {"type": "attachment", "id": aid}
+        if not with_id:
+            del item["id"]
+        item.update(
+            attributes=self._attachment_attributes(i, k),
+            relationships={"org": self._org(), "message": {"data": {"type": "message", "id": mid}}},
+            links={"self": f"/v1/messages/{mid}/attachments/{aid}",
+                   "related": f"https://kustomer-sandbox.example/attachments/{aid}?X-Amz-Expires=600"},
         )
+        return item
+
+    def message(self, i: int, attachments: Optional[bool] = None) -> Dict[str, Any]:
+        """Message ``i``; ``attachments`` forces (or drops) ``relationships.attachments`` whatever ``search_attachments`` says."""
+        return self._message(i, attachments)
 
     # --- query contexts ---------------------------------------------------------------------
     def _person(self, rng: random.Random) -> Dict[str, str]:
@@ -472,6 +521,9 @@ class Renderer:
         }
         if ended:
             relationships["endedBy"] = self._user_ref(vr)
+        if self.drift:
+            attributes["priority"] = str(attributes["priority"])
+            attributes["sandboxDrift"] = "new in this org"
         return self._envelope("conversation", oid, attributes, relationships, f"/v1/conversations/{oid}")
 
     def _recipients(self, rng: random.Random, n_max: int) -> Any:
@@ -487,7 +539,7 @@ class Renderer:
             return [{"email": address(), "name": rng.choice(FIRST)} for _ in range(rng.randint(1, n_max))]
         return [address() for _ in range(rng.randint(1, n_max))]
 
-    def _message(self, i: int) -> Dict[str, Any]:
+    def _message(self, i: int, with_attachments: Optional[bool] = None) -> Dict[str, Any]:
         store = self.store
         coll = store.colls["message"]
         rng = self._rng("message", i)
@@ -544,7 +596,7 @@ class Renderer:
         }
         if direction == "out" and rng.random() < 0.3:
             relationships["shortcuts"] = {"data": [{"type": "shortcut", "id": s} for s in self._picks(rng, "shortcut", 2)]}
-        attachments = self.attachment_count(i)
+        attachments = self.attachment_count(i) if (self.search_attachments if with_attachments is None else with_attachments) else 0
         if attachments:
             relationships["attachments"] = {"data": [{"type": "attachment", "id": self.attachment_id(i, k)} for k in range(attachments)]}
         return self._envelope("message", oid, attributes, relationships, f"/v1/messages/{oid}")

@@ -20,7 +20,10 @@ Shapes reproduced from Kustomer:
   scheduled), some tied to one of its conversations; its merges (``customer_merge``) name the
   merged-away customer as ``source`` (an id no longer served: merging removes that customer) and
   itself as ``target``;
-* metadata is ``{type: "metadata", id: <resource>, attributes: {properties: {<key>: {type, ...}}}}``.
+* metadata is ``{type: "metadata", id: <resource>, attributes: {properties: {<key>: {type, ...}}}}``;
+* the API key itself (``GET /v1/auth/tokens/current``) is an ``auth_token`` whose attributes give
+  its name, the last four characters of the key, its roles (sorted), where it was created from and
+  when it was last used, and whose relationships name the org and the key's (machine) user.
 """
 
 from __future__ import annotations
@@ -322,6 +325,29 @@ class OrgRenderer(Renderer):
         }
         relationships = {"org": self._org(), "user": self._ref("user", user_id, "users")}
         return self._envelope("audit_log", oid, attributes, relationships, f"/v1/audit-logs/{oid}")
+
+    # --- the API key ------------------------------------------------------------------------
+    def auth_token(self, key: str, token: Any, now_ms: int) -> Dict[str, Any]:
+        """``GET /v1/auth/tokens/current``'s ``data`` for ``key`` (its ``roles.Token`` is ``token``)."""
+        h = stable_hash("auth-token", self.store.seed, key)
+        created = self.store.now0_ms - 3 * 365 * DAY_MS + h % (700 * DAY_MS)
+        updated = created + stable_hash("auth-token-update", key) % (30 * DAY_MS)
+        users = self.store.colls["user"]
+        attributes = {
+            "name": token.name,
+            "lastTokenChars": key[-4:],
+            "roles": sorted(token.roles),
+            "ipAddress": "203.0.113.%d" % (1 + h % 254),
+            "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            "createdAt": iso(created),
+            "updatedAt": iso(updated),
+            "lastAccessedAt": iso(max(updated, now_ms)),
+        }
+        relationships = {"org": {"data": {"type": "org", "id": self.store.org_id}},
+                         "user": {"data": {"type": "user", "id": users.id_of(0) if len(users) else None}}}
+        oid = "%08x%08x%08x" % (created // 1000, h, stable_hash("auth-token-id", self.store.seed, key))
+        return {"type": "auth_token", "id": oid, "attributes": attributes, "relationships": relationships,
+                "links": {"self": "/v1/auth/tokens/current"}}
 
     # --- metadata ---------------------------------------------------------------------------
     def metadata_resources(self) -> List[str]:

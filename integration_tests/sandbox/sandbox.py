@@ -9,7 +9,17 @@ requests it answered. The same ground truth is served without auth under ``/__sa
 Deleted objects: ``ids(context)`` is what a search without ``includeDeleted`` returns over live plus
 archive (soft-deleted objects left out); ``ids(context, include_deleted=True)`` adds them and
 ``deleted_ids(context)`` lists only them. ``ids_of_list(endpoint)`` is what a client paging through
-that GET list with its default parameters collects.
+that GET list with its default parameters collects; for users it is every user of every status
+(``user_ids(status)`` and ``user_status(id)`` tell them apart). ``attachments()`` lists the
+conversations' attachments.
+
+The contract: ``contract="enforce"`` (default) refuses what ``source_kustomer.contract`` does not
+allow, ``"record"`` only records it, ``"off"`` does neither; ``contract_violations`` holds every
+offending request (see ``conformance``). Where Kustomer's documents are silent, one switch each
+picks the answer (``archive_notes``, ``undocumented_sort``, ``undocumented_filter``,
+``users_default``, ``users_active_includes_pending``, ``attachment_ids``, ``search_attachments``,
+``missing_role_status``, ``wrong_pod_status``); ``drift`` changes the conversations' shape.
+``configure(**switches)`` (or ``POST /__sandbox/switches``) changes any of them while serving.
 """
 
 from __future__ import annotations
@@ -23,11 +33,14 @@ from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import data
-from .api import DEFAULT_TOKENS, KustomerApi, Options, Reply, error_body
+from .api import USERS_DEFAULTS, KustomerApi, Options, Reply, auth_status, error_body
+from .conformance import ARCHIVE_NOTES, CONTRACT_MODES, UNDOCUMENTED, ContractCheck, check_choice
+from .data import USER_STATUSES
 from .faults import FaultPlan
 from .ratelimit import RateLimits
 from .render import iso
 from .render_org import OrgRenderer
+from .roles import DEFAULT_TOKENS, parse_token
 from .search import ARCHIVE_AGE_MS, parse_time_us
 from .server import SandboxHTTPServer
 from .store import CONFIG_TYPES, DELETABLE, ENDPOINT_OF, LIST_TYPES, QUERY_CONTEXTS, Store
@@ -55,6 +68,22 @@ FAST_KUSTOMER_LIMITS: Dict[str, Any] = {"org_rpm": 2000, "search_rpm": 100, "tim
 
 TimeLike = Union[None, int, float, str, datetime]
 
+#: Switches ``configure`` (and ``POST /__sandbox/switches``) may change while serving: name -> check.
+SWITCHES = {
+    "contract": lambda v: check_choice("contract", v, CONTRACT_MODES),
+    "missing_role_status": lambda v: auth_status("missing_role_status", v),
+    "wrong_pod_status": lambda v: auth_status("wrong_pod_status", v),
+    "pod": str,
+    "users_default": lambda v: check_choice("users_default", v, USERS_DEFAULTS),
+    "users_active_includes_pending": bool,
+    "attachment_ids": bool,
+    "search_attachments": bool,
+    "archive_notes": lambda v: check_choice("archive_notes", v, ARCHIVE_NOTES),
+    "undocumented_sort": lambda v: check_choice("undocumented_sort", v, UNDOCUMENTED),
+    "undocumented_filter": lambda v: check_choice("undocumented_filter", v, UNDOCUMENTED),
+    "drift": bool,
+}
+
 
 def _to_ms(now: TimeLike) -> int:
     if now is None:
@@ -78,6 +107,9 @@ class Sandbox:
 
     Mutations while serving: ``touch`` (update), ``create`` and ``delete`` (soft delete). Each one also
     appends an audit-log entry and, for a conversation, an event stamped with its new ``updatedAt``.
+
+    ``tokens`` maps each API key to its spec (see ``roles.parse_token``; default ``DEFAULT_TOKENS``).
+    The contract and the switches where Kustomer is silent are described in the module docstring.
     """
 
     def __init__(
@@ -108,6 +140,18 @@ class Sandbox:
         bursts: Optional[Mapping[str, Tuple[int, int]]] = None,
         frozen_clock: bool = False,
         verbose: bool = False,
+        contract: str = "enforce",
+        missing_role_status: int = 403,
+        pod: str = "prod1",
+        wrong_pod_status: int = 401,
+        users_default: str = "active",
+        users_active_includes_pending: bool = False,
+        attachment_ids: bool = True,
+        search_attachments: bool = False,
+        archive_notes: str = "refuse",
+        undocumented_sort: str = "honor",
+        undocumented_filter: str = "honor",
+        drift: bool = False,
     ) -> None:
         if error_format not in ("jsonapi", "simple"):
             raise ValueError("error_format must be 'jsonapi' or 'simple'")
@@ -135,7 +179,7 @@ class Sandbox:
 
         self.renderer = OrgRenderer(self.store)
         self.options = Options(
-            tokens=dict(DEFAULT_TOKENS if tokens is None else tokens),
+            tokens={key: parse_token(spec) for key, spec in (DEFAULT_TOKENS if tokens is None else tokens).items()},
             error_format=error_format,
             reset_format=reset_format,
             retry_after=retry_after,
@@ -144,7 +188,16 @@ class Sandbox:
         )
         self.limits = RateLimits(org_rpm, search_rpm, time_scale)
         self.faults = FaultPlan(self.seed, fault_rate, faults, fault_at)
-        self.api = KustomerApi(self.store, self.renderer, self.limits, self.options, self.now_ms)
+        self.contract = ContractCheck(contract)
+        #: ``{method, path, params, body, problems}`` of every API request the contract does not allow, in
+        #: order (kept unless ``contract="off"``); ``params`` is the list of query ``[name, value]`` pairs
+        #: and ``body`` the parsed JSON body (None without one).
+        self.contract_violations: List[Dict[str, Any]] = self.contract.violations
+        self.api = KustomerApi(self.store, self.renderer, self.limits, self.options, self.now_ms, self.contract)
+        self.configure(contract=contract, missing_role_status=missing_role_status, pod=pod, wrong_pod_status=wrong_pod_status,
+                       users_default=users_default, users_active_includes_pending=users_active_includes_pending,
+                       attachment_ids=attachment_ids, search_attachments=search_attachments, archive_notes=archive_notes,
+                       undocumented_sort=undocumented_sort, undocumented_filter=undocumented_filter, drift=drift)
 
         #: ``(method, path with query, status)`` of every API request, in order. ``status`` is the HTTP
         #: status sent, or ``"reset"``/``"timeout"`` when the connection was dropped instead.
@@ -248,7 +301,9 @@ class Sandbox:
         return kind, indices
 
     def ids_of_list(self, endpoint: str, status: str = "enabled") -> set:
-        """Ids a client collects from a GET list with default parameters.
+        """Ids a client collects from a GET list with default parameters (for ``users``: every user of
+        every status, what a client collects from ``GET /v1/users`` with and without ``deleted=true``
+        and ``pending=true``).
 
         ``endpoint`` is one of ``LIST_ENDPOINTS`` (users, teams, tags, shortcuts, klasses, brands,
         schedules, cards, routing/queues, routing/settings (= team ids), satisfaction, snoozes,
@@ -260,6 +315,48 @@ class Sandbox:
             kind, indices = self._list_indices(endpoint, status)
             coll = self.store.colls[kind]
             return {coll.id_of(i) for i in indices}
+
+    def user_ids(self, status: Optional[str] = None) -> set:
+        """Ids of every user, or of those in one status: ``active``, ``deactivated`` or ``pending``."""
+        if status is not None and status not in USER_STATUSES:
+            raise KeyError(f"status must be one of {', '.join(USER_STATUSES)}")
+        users = self.store.colls["user"]
+        with self.store.lock:
+            return {users.id_of(i) for i in range(len(users)) if status is None or self._user_status(i) == status}
+
+    def user_status(self, user_id: str) -> str:
+        """``active``, ``deactivated`` or ``pending`` (KeyError for an unknown id)."""
+        with self.store.lock:
+            i = self.store.colls["user"].index_of(user_id)
+            if i is None:
+                raise KeyError(f"unknown user {user_id}")
+            return self._user_status(i)
+
+    def _user_status(self, i: int) -> str:
+        column = self.store.colls["user"].rel.get("status")
+        return USER_STATUSES[column[i]] if column is not None and column[i] >= 0 else "active"
+
+    def attachments(self, conversation_ids: Optional[Iterable[str]] = None, include_deleted: bool = False) -> List[Tuple[str, str, str]]:
+        """``(conversation id, message id, attachment id)`` of the attachments of every live conversation
+        (or of the given ones), in conversation then message order: what a client collects from
+        ``GET /v1/conversations/{id}/attachments``. Soft-deleted conversations (whose lists are still
+        served) only with ``include_deleted``; unknown ids raise KeyError."""
+        renderer = self.renderer
+        with self.store.lock:
+            conversations = self.store.colls["conversation"]
+            pairs = self._id_index_pairs("conversation", conversation_ids)
+            wanted = {c for _, c in pairs if include_deleted or not conversations.is_deleted(c)}
+            messages = self.store.colls["message"]
+            column = messages.rel["conversation"]
+            found: Dict[int, List[Tuple[str, str, str]]] = {}
+            for i in range(len(messages)):
+                c = column[i]
+                if c in wanted:
+                    count = renderer.attachment_count(i)
+                    if count:
+                        mid = messages.id_of(i)
+                        found.setdefault(c, []).extend((conversations.id_of(c), mid, renderer.attachment_id(i, k)) for k in range(count))
+            return [item for c in sorted(found) for item in found[c]]
 
     def sla_version_ids(self, sla_id: Optional[str] = None) -> List[str]:
         """Ids of the versions of one SLA (oldest first), or of every SLA."""
@@ -400,6 +497,33 @@ class Sandbox:
         return ids
 
     # --- runtime knobs ----------------------------------------------------------------------
+    def configure(self, **switches: Any) -> Dict[str, Any]:
+        """Changes any of ``SWITCHES`` (the contract mode and the silent behaviours); returns them all."""
+        unknown = set(switches) - set(SWITCHES)
+        if unknown:
+            raise KeyError(f"unknown switches: {', '.join(sorted(unknown))}; expected some of {', '.join(SWITCHES)}")
+        checked = {name: SWITCHES[name](value) for name, value in switches.items()}
+        for name, value in checked.items():
+            if name == "contract":
+                self.contract.mode = value
+            elif name in ("search_attachments", "drift"):
+                setattr(self.renderer, name, value)
+            else:
+                setattr(self.options, name, value)
+        return self.switches()
+
+    def switches(self) -> Dict[str, Any]:
+        """The current value of every one of ``SWITCHES``."""
+        out: Dict[str, Any] = {}
+        for name in SWITCHES:
+            if name == "contract":
+                out[name] = self.contract.mode
+            elif name in ("search_attachments", "drift"):
+                out[name] = getattr(self.renderer, name)
+            else:
+                out[name] = getattr(self.options, name)
+        return out
+
     def inject_fault(self, kind: str, count: int = 1) -> None:
         """The next ``count`` API requests fail with ``kind`` (see ``faults.FAULT_KINDS``)."""
         self.faults.inject(kind, count)
@@ -506,6 +630,12 @@ class Sandbox:
             ("POST", "/__sandbox/faults"): lambda: self._admin_faults(payload),
             ("POST", "/__sandbox/limits"): lambda: self._admin_limits(payload),
             ("POST", "/__sandbox/clear_log"): lambda: (self.clear_log(), {"ok": True})[1],
+            ("GET", "/__sandbox/users"): lambda: {"users": {u: self.user_status(u) for u in sorted(self.user_ids())}},
+            ("GET", "/__sandbox/attachments"): lambda: {"attachments": [list(a) for a in self.attachments(
+                [i for i in values["ids"].split(",") if i] if "ids" in values else None, values.get("include_deleted") in ("1", "true"))]},
+            ("GET", "/__sandbox/contract_violations"): lambda: {"violations": self.contract.snapshot(values.get("reset") in ("1", "true"))},
+            ("GET", "/__sandbox/switches"): self.switches,
+            ("POST", "/__sandbox/switches"): lambda: self.configure(**payload),
         }
         handler = routes.get((method, path))
         if handler is None:
@@ -525,6 +655,7 @@ class Sandbox:
                        for name in list(QUERY_CONTEXTS) + [ENDPOINT_OF[k] for k in LIST_TYPES + CONFIG_TYPES]},
             "deleted": {kind: len(self.store.colls[kind].deleted) for kind in DELETABLE},
             "counters": dict(self.counters),
+            "contractViolations": len(self.contract_violations),
             "generationSeconds": round(self.generation_seconds, 3),
         }
 
