@@ -1091,3 +1091,92 @@ def test_requests_by_path(fresh, http):
     http.get(f"{fresh.url}/v1/brands")
     fresh.clear_log()
     assert fresh.requests_by_path() == {}
+
+
+# --- the published contract ---------------------------------------------------------------------------
+
+
+def contract_error(problem, source=None, status=400):
+    return {"status": str(status), "code": "bad_request", "title": problem, **({"source": source} if source else {})}
+
+
+def test_contract_enforced_recorded_or_off():
+    undocumented_param = "query parameter 'sortBy' is not documented for GET /v1/tags"
+    undocumented_path = "GET /v1/customers is not an endpoint Kustomer documents"
+    for mode in ("enforce", "record", "off"):
+        with Sandbox(records=300, seed=2, contract=mode) as sb, requests.Session() as http:
+            http.headers.update(TOKEN)
+            assert http.get(f"{sb.url}/v1/tags", params={"page": 1, "pageSize": 10}).status_code == 200
+            extra = http.get(f"{sb.url}/v1/tags", params={"pageSize": 10, "sortBy": "name"})
+            path = http.get(f"{sb.url}/v1/customers")
+            if mode == "enforce":
+                assert extra.status_code == 400 and extra.json() == {"errors": [contract_error(undocumented_param, {"parameter": "sortBy"})]}
+                assert path.status_code == 400 and path.json() == {"errors": [contract_error(undocumented_path)]}
+            else:
+                assert extra.status_code == 200 and len(extra.json()["data"]) == 10
+                assert path.status_code == 200 and path.json()["meta"]["total"] == len(sb.ids("customer"))
+            # Unknown paths and wrong verbs keep their 404 and 405 (recorded all the same).
+            assert http.get(f"{sb.url}/v1/nothing").status_code == 404
+            assert http.get(f"{sb.url}/v1/customers/search").status_code == 405
+            # A request that fails authentication is not checked.
+            assert requests.get(f"{sb.url}/v1/tags?sortBy=name", headers={"Authorization": "Bearer nope"}).status_code == 401
+            expected = [] if mode == "off" else [
+                {"method": "GET", "path": "/v1/tags", "params": [["pageSize", "10"], ["sortBy", "name"]], "body": None,
+                 "problems": [undocumented_param]},
+                {"method": "GET", "path": "/v1/customers", "params": [], "body": None, "problems": [undocumented_path]},
+                {"method": "GET", "path": "/v1/nothing", "params": [], "body": None,
+                 "problems": ["GET /v1/nothing is not an endpoint Kustomer documents"]},
+                {"method": "GET", "path": "/v1/customers/search", "params": [], "body": None,
+                 "problems": ["GET /v1/customers/search is not an endpoint Kustomer documents"]},
+            ]
+            assert sb.contract_violations == expected
+            assert requests.get(f"{sb.url}/__sandbox/contract_violations").json() == {"violations": expected}
+            assert requests.get(f"{sb.url}/__sandbox/stats").json()["contractViolations"] == len(expected)
+            assert requests.get(f"{sb.url}/__sandbox/contract_violations", params={"reset": 1}).json() == {"violations": expected}
+            assert sb.contract_violations == []
+
+
+def test_contract_errors_name_each_problem_in_both_forms(sandbox, http):
+    body = {"queryContext": "customer", "bogus": 1, "and": [{"customer_name": {"startsWith": "A"}}],
+            "or": [{"and": [{"customer_id": {"equals": "x"}}]}], "sort": [{"customer_name": "asc"}, {"customer_foo": "desc"}]}
+    before = len(sandbox.contract_violations)
+    reply = search(http, sandbox, body)
+    assert reply.status_code == 400 and reply.json() == {"errors": [
+        contract_error("body field 'bogus' is not documented", {"pointer": "/bogus"}),
+        contract_error("operator 'startsWith' is not documented", {"pointer": "/and/0/customer_name/startsWith"}),
+        contract_error("filter attribute 'customer_id' is not documented", {"pointer": "/or/0/and/0/customer_id"}),
+        contract_error("sort attribute 'customer_foo' is not documented", {"pointer": "/sort/1"}),
+    ]}
+    recorded = sandbox.contract_violations[before]
+    assert recorded["method"] == "POST" and recorded["path"] == "/v1/customers/search" and recorded["body"] == body
+    assert recorded["params"] == [["page", "1"], ["pageSize", "100"]] and len(recorded["problems"]) == 4
+
+    archive = search(http, sandbox, {"queryContext": "conversation"}, archive=True, idsOnly="true")
+    assert archive.json() == {"errors": [contract_error("query parameter 'idsOnly' is not documented for POST /v1/customers/archive/search",
+                                                       {"parameter": "idsOnly"})]}
+    not_json = http.post(f"{sandbox.url}/v1/customers/search", data="[1, 2]")
+    assert not_json.json() == {"errors": [contract_error("the search body is not a JSON object", {"pointer": ""})]}
+    # The relied-on sorts and filters, and everything Kustomer documents, pass.
+    for ctx in ("conversation", "message", "note", "company", "kobject_shopify-orders", "customer"):
+        assert search(http, sandbox, window(ctx.split("_")[0] if ctx.startswith("kobject") else ctx, "2025-01-01", "2025-06-01") |
+                      {"queryContext": ctx, "includeDeleted": True}).status_code == 200, ctx
+    assert len(sandbox.contract_violations) == before + 3
+
+    with Sandbox(records=100, seed=2, error_format="simple") as sb:
+        reply = requests.get(f"{sb.url}/v1/brands?pageSize=5&order=asc", headers=TOKEN)
+        assert reply.json() == {"errors": [{"code": "bad_request", "message": "query parameter 'order' is not documented for GET /v1/brands",
+                                            "meta": {"status": 400, "source": {"parameter": "order"}}}]}
+
+
+def test_contract_comes_after_auth_and_before_roles_and_rate_limits():
+    with Sandbox(records=100, seed=2, org_rpm=2, time_scale=1) as sb:
+        def get(token, query=""):
+            return requests.get(f"{sb.url}/v1/tags{query}", headers={"Authorization": f"Bearer {token}"})
+
+        assert get("expired-token", "?sortBy=x").status_code == 401
+        assert get("eu-token", "?sortBy=x").status_code == 401
+        assert get("norole-token", "?sortBy=x").status_code == 400  # the contract before the roles
+        assert get("norole-token").status_code == 403
+        assert [get("sandbox-token").status_code for _ in range(3)] == [200, 200, 429]  # refusals spent no budget
+        assert get("sandbox-token", "?sortBy=x").status_code == 400 and get("norole-token").status_code == 403
+        assert [v["params"] for v in sb.contract_violations] == [[["sortBy", "x"]], [["sortBy", "x"]]]
