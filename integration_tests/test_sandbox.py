@@ -1180,3 +1180,137 @@ def test_contract_comes_after_auth_and_before_roles_and_rate_limits():
         assert [get("sandbox-token").status_code for _ in range(3)] == [200, 200, 429]  # refusals spent no budget
         assert get("sandbox-token", "?sortBy=x").status_code == 400 and get("norole-token").status_code == 403
         assert [v["params"] for v in sb.contract_violations] == [[["sortBy", "x"]], [["sortBy", "x"]]]
+
+
+# --- roles, the key itself, pods ----------------------------------------------------------------------
+
+
+def endpoint_request(sb, endpoint, conversation, customer):
+    """``(method, url, json body)`` of one request to a contract endpoint, its ids filled in."""
+    path = endpoint.path.replace("{resource}", "customer")
+    path = path.replace("/conversations/{id}", f"/conversations/{conversation}").replace("/customers/{id}", f"/customers/{customer}")
+    return endpoint.method, sb.url + path, {"queryContext": "customer"} if endpoint.method == "POST" else None
+
+
+def test_each_endpoint_needs_one_of_its_roles_in_either_form():
+    from source_kustomer import contract
+    from integration_tests.sandbox import LEGACY_ROLES, SEARCH_ROLES
+    from integration_tests.sandbox.roles import SANDBOX_ROLES, roles_needed
+
+    assert not any(r.startswith(("org.user.", "org.admin.")) for r in ALL_ROLES) and SEARCH_ROLES <= set(contract.ENDPOINTS[0].roles)
+    assert {"org.user.search.read", "org.user.read", "org.admin.spam.read", "org.permission.snooze.read",
+            "org.permission.tag.read"} <= LEGACY_ROLES and not LEGACY_ROLES & {"org.permission.search.create", "org.permission.brand.read"}
+    roles = {e.key: roles_needed(e.method, e.path) for e in contract.ENDPOINTS}
+    assert roles["GET /v1/auth/tokens/current"] == ()
+    assert roles["GET /v1/tags"] == ("org.permission.tag.read",) and roles["GET /v1/users"] == ("org.permission.user.read", "org.user.read")
+    assert all(roles[e.key] == e.roles for e in contract.ENDPOINTS if e.roles)
+    every = {r for needed in roles.values() for r in needed}
+    assumed = {r for _, rs in SANDBOX_ROLES for r in rs}  # also for the routes the contract does not list
+    assert every | assumed == ALL_ROLES | {r for e in contract.ENDPOINTS for r in e.roles} and assumed <= ALL_ROLES & LEGACY_ROLES
+
+    tokens = {f"only-{role}": {role} for role in sorted(every)}
+    tokens.update({f"but-{n}": (ALL_ROLES | LEGACY_ROLES) - set(roles[e.key]) for n, e in enumerate(contract.ENDPOINTS)})
+    tokens.update({"all": ALL_ROLES, "legacy": LEGACY_ROLES, "none": set()})
+    with Sandbox(records=300, seed=2, tokens=tokens) as sb:
+        conversation, customer = min(sb.ids("conversation")), min(sb.ids("customer"))
+
+        def status(token, endpoint):
+            method, url, body = endpoint_request(sb, endpoint, conversation, customer)
+            return requests.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}).status_code
+
+        for n, endpoint in enumerate(contract.ENDPOINTS):
+            assert status("all", endpoint) == status("legacy", endpoint) == 200, endpoint.key
+            for role in roles[endpoint.key]:
+                assert status(f"only-{role}", endpoint) == 200, (endpoint.key, role)
+            if roles[endpoint.key]:
+                assert status(f"but-{n}", endpoint) == status("none", endpoint) == 403, endpoint.key
+            else:
+                assert status("none", endpoint) == 200, endpoint.key
+        assert sb.contract_violations == []
+
+
+def test_default_keys_and_the_missing_role_answer(sandbox):
+    conversation = min(sandbox.ids("conversation"))
+
+    def status(token, path, method="GET"):
+        body = {"queryContext": "note"} if method == "POST" else None
+        return requests.request(method, f"{sandbox.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}).status_code
+
+    for token in ("sandbox-token", "legacy-token"):
+        assert status(token, "/v1/tags") == status(token, "/v1/customers/search", "POST") == status(token, f"/v1/conversations/{conversation}/events") == 200
+    assert status("nosearch-token", "/v1/customers/search", "POST") == status("nosearch-token", "/v1/customers/archive/search", "POST") == 403
+    assert status("nosearch-token", f"/v1/conversations/{conversation}/events") == 200
+    assert status("noevents-token", f"/v1/conversations/{conversation}/events") == 403
+    assert status("noevents-token", f"/v1/conversations/{conversation}/times") == status("noevents-token", "/v1/customers/search", "POST") == 200
+    for token in ("eu-token", "india-token", "expired-token"):
+        assert status(token, "/v1/tags") == 401
+
+    # Every route the sandbox serves needs a role, documented or not (the lenient contract lets them all through).
+    paths = ["/v1/users/current", f"/v1/users/{min(sandbox.user_ids())}", "/v1/customers", f"/v1/customers/{min(sandbox.ids('customer'))}",
+             "/v1/conversations", "/v1/messages", "/v1/notes", "/v1/companies", f"/v1/companies/{min(sandbox.ids('company'))}/customers",
+             "/v1/klasses/shopify-orders", f"/v1/customers/{min(sandbox.ids('customer'))}/klasses/subscription",
+             f"/v1/customers/{min(sandbox.ids('customer'))}/conversations", "/v1/teams", f"/v1/tags/{min(sandbox.ids_of_list('tags'))}",
+             "/v1/cards", "/v1/routing/settings", "/v1/notifications", "/v1/slas", "/v1/shortcuts"]
+    with Sandbox(records=300, seed=7, now=NOW, frozen_clock=True, contract="off") as sb:
+        for path in paths:
+            assert requests.get(f"{sb.url}{path}", headers={"Authorization": "Bearer norole-token"}).status_code == 403, path
+            assert requests.get(f"{sb.url}{path}", headers=TOKEN).status_code in (200, 404), path
+
+    for missing_role_status, error_format, expected in (
+            (401, "jsonapi", {"errors": [{"status": "401", "code": "unauthorized", "title": "Missing required role"}]}),
+            (403, "simple", {"errors": [{"code": "forbidden", "message": "Missing required role", "meta": {"status": 403}}]})):
+        with Sandbox(records=50, missing_role_status=missing_role_status, error_format=error_format) as sb:
+            reply = requests.get(f"{sb.url}/v1/tags", headers={"Authorization": "Bearer norole-token"})
+            assert reply.status_code == missing_role_status and reply.json() == expected
+    with pytest.raises(ValueError):
+        Sandbox(records=50, missing_role_status=500)
+    with pytest.raises(ValueError):
+        Sandbox(records=50, tokens={"k": "read"})
+
+
+def test_current_token(sandbox, lenient, http):
+    from integration_tests.sandbox import LEGACY_ROLES
+
+    body = http.get(f"{sandbox.url}/v1/auth/tokens/current").json()
+    token = body["data"]
+    assert set(body) == {"data"} and set(token) == {"type", "id", "attributes", "relationships", "links"}
+    assert token["type"] == "auth_token" and HEX24.match(token["id"]) and token["links"] == {"self": "/v1/auth/tokens/current"}
+    a = token["attributes"]
+    assert set(a) == {"name", "lastTokenChars", "roles", "ipAddress", "userAgent", "createdAt", "updatedAt", "lastAccessedAt"}
+    assert a["lastTokenChars"] == "oken" and a["roles"] == sorted(ALL_ROLES) and a["name"] and "sandbox-token" not in json.dumps(token)
+    assert all(ISO_MS.match(a[k]) for k in ("createdAt", "updatedAt", "lastAccessedAt"))
+    assert a["createdAt"] <= a["updatedAt"] <= a["lastAccessedAt"] == NOW
+    assert token["relationships"]["org"] == {"data": {"type": "org", "id": sandbox.store.org_id}}
+    user = token["relationships"]["user"]["data"]
+    assert user["type"] == "user" and user["id"] == http.get(f"{lenient.url}/v1/users/current").json()["data"]["id"]
+    assert http.get(f"{sandbox.url}/v1/auth/tokens/current").json() == body  # stable
+
+    def current(key):
+        return requests.get(f"{sandbox.url}/v1/auth/tokens/current", headers={"Authorization": f"Bearer {key}"})
+
+    assert current("legacy-token").json()["data"]["attributes"]["roles"] == sorted(LEGACY_ROLES)
+    norole = current("norole-token")
+    assert norole.status_code == 200 and norole.json()["data"]["attributes"]["roles"] == [] and norole.json()["data"]["id"] != token["id"]
+    assert current("expired-token").status_code == 401 and current("eu-token").status_code == 401 and current("nope").status_code == 401
+    with Sandbox(records=50, tokens={"key-abcd1234": {"roles": {"org.permission.tag.read"}, "name": "Warehouse sync"}}) as sb:
+        reply = requests.get(f"{sb.url}/v1/auth/tokens/current", headers={"Authorization": "Bearer key-abcd1234"}).json()["data"]["attributes"]
+        assert (reply["name"], reply["lastTokenChars"], reply["roles"]) == ("Warehouse sync", "1234", ["org.permission.tag.read"])
+        assert sb.contract_violations == []
+
+
+def test_pods():
+    with Sandbox(records=100, seed=2) as sb:
+        assert sb.switches()["pod"] == "prod1"
+        for token, pod in (("eu-token", "prod2"), ("india-token", "prod4")):
+            for method, path in (("GET", "/v1/tags"), ("GET", "/v1/auth/tokens/current"), ("POST", "/v1/customers/search"),
+                                 ("GET", "/v1/tags?sortBy=x")):
+                reply = requests.request(method, f"{sb.url}{path}", json={"queryContext": "customer"}, headers={"Authorization": f"Bearer {token}"})
+                assert reply.status_code == 401 and reply.json() == {"errors": [{
+                    "status": "401", "code": "unauthorized", "title": f"Auth token associated with pod {pod} but request is being handled by prod1"}]}
+        assert sb.contract_violations == []  # refused before the contract is checked
+    with Sandbox(records=100, seed=2, pod="prod2", wrong_pod_status=403, error_format="simple") as sb:
+        for token in ("eu-token", "sandbox-token"):  # a key that names no pod works on every pod
+            assert requests.get(f"{sb.url}/v1/tags", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        reply = requests.get(f"{sb.url}/v1/auth/tokens/current", headers={"Authorization": "Bearer india-token"})
+        assert reply.status_code == 403 and reply.json() == {"errors": [{
+            "code": "forbidden", "message": "Auth token associated with pod prod4 but request is being handled by prod2", "meta": {"status": 403}}]}
