@@ -1314,3 +1314,92 @@ def test_pods():
         reply = requests.get(f"{sb.url}/v1/auth/tokens/current", headers={"Authorization": "Bearer india-token"})
         assert reply.status_code == 403 and reply.json() == {"errors": [{
             "code": "forbidden", "message": "Auth token associated with pod prod4 but request is being handled by prod2", "meta": {"status": 403}}]}
+
+
+# --- users by status -------------------------------------------------------------------------------
+
+USER_ATTRIBUTES = {"displayName", "name", "userType", "email", "mobile", "roles", "updatedAt", "createdAt"}
+
+
+def user_list(http, sb, query=""):
+    return http.get(f"{sb.url}/v1/users{query}")
+
+
+def test_users_by_status(sandbox, http):
+    everyone = sandbox.user_ids()
+    active, deactivated, pending = (sandbox.user_ids(s) for s in ("active", "deactivated", "pending"))
+    assert len(everyone) == 25 and active | deactivated | pending == everyone and not active & deactivated and not active & pending
+    assert 3 <= len(deactivated) <= 4 and 2 <= len(pending) <= 3 and not deactivated & pending
+    assert sandbox.ids_of_list("users") == everyone and set(requests.get(f"{sandbox.url}/__sandbox/ground_truth").json()["users"]) == everyone
+    assert requests.get(f"{sandbox.url}/__sandbox/users").json() == {"users": {u: sandbox.user_status(u) for u in sorted(everyone)}}
+    machine = http.get(f"{sandbox.url}/v1/auth/tokens/current").json()["data"]["relationships"]["user"]["data"]["id"]
+    assert sandbox.user_status(machine) == "active"
+    with pytest.raises(KeyError):
+        sandbox.user_status("0" * 24)
+    with pytest.raises(KeyError):
+        sandbox.user_ids("suspended")
+
+    def ids(query=""):
+        reply = user_list(http, sandbox, query)
+        assert reply.status_code == 200, (query, reply.text)
+        return {u["id"] for u in reply.json()["data"]}
+
+    assert ids() == ids("?deleted=false") == ids("?pending=false") == ids("?pending=FALSE") == active
+    assert ids("?deleted=true") == deactivated and ids("?pending=true") == pending
+    assert ids("?userType=machine") == {machine} and ids("?userType=user") == active - {machine}
+    someone = sandbox.record("user", min(active - {machine}))["attributes"]["email"]
+    assert ids(f"?email={someone.upper()}") == {min(active - {machine})}
+    hidden = sandbox.record("user", min(deactivated))["attributes"]["email"]
+    assert ids(f"?email={hidden}") == set()  # userType and email narrow the default list
+
+    for query, second in (("?deleted=true&pending=false", "pending"), ("?userType=user&email=x@example.com", "email"),
+                          ("?pending=true&userType=user", "userType"), ("?deleted=false&email=a", "email")):
+        reply = user_list(http, sandbox, query)
+        assert reply.status_code == 400 and reply.json() == {"errors": [
+            {"status": "400", "code": "bad_request", "title": "These filters cannot be combined", "source": {"parameter": second}}]}, query
+    assert user_list(http, sandbox, "?deleted=yes").status_code == 400
+
+    # A user resource never tells its status; the documented attributes are always there.
+    for user in user_list(http, sandbox, "?deleted=true").json()["data"] + user_list(http, sandbox, "?pending=true").json()["data"]:
+        assert USER_ATTRIBUTES <= set(user["attributes"]) and "status" not in user["attributes"]
+        assert user["attributes"]["deletedAt"] is None and user == sandbox.record("user", user["id"])
+    # Pages keep the filter; pageSize goes up to 500.
+    first = user_list(http, sandbox, "?deleted=true&pageSize=2").json()
+    assert first["links"]["next"] == "/v1/users?page=2&pageSize=2&deleted=true" and len(first["data"]) == 2
+    assert {u["id"] for u in walk(http, sandbox, "/v1/users?deleted=true&pageSize=2")[0]} == deactivated
+    assert user_list(http, sandbox, "?pending=true&pageSize=1000").json()["meta"]["pageSize"] == 500
+
+    # Deactivated users still author and own older objects; a pending invitation never acted.
+    conversations = search_all(http, sandbox, {"queryContext": "conversation"}) + search_all(http, sandbox, {"queryContext": "conversation"}, archive=True)
+    assigned = {u for c in conversations for u in c["attributes"]["assignedUsers"]}
+    authors = {c["relationships"]["createdBy"]["data"]["id"] for c in conversations}
+    messages = search_all(http, sandbox, {"queryContext": "message"})
+    assert deactivated <= assigned and deactivated & authors and deactivated & {m["relationships"]["createdBy"]["data"]["id"] for m in messages}
+    text = json.dumps([conversations, messages, search_all(http, sandbox, {"queryContext": "note"})])
+    assert not any(u in text for u in pending)
+
+
+def test_users_default_and_pending_switches():
+    with Sandbox(records=300, seed=3) as sb, requests.Session() as http:
+        http.headers.update(TOKEN)
+        active, deactivated, pending = (sb.user_ids(s) for s in ("active", "deactivated", "pending"))
+
+        def ids(query=""):
+            return {u["id"] for u in user_list(http, sb, query).json()["data"]}
+
+        assert ids() == active
+        sb.configure(users_active_includes_pending=True)
+        assert ids("?deleted=false") == ids("?pending=false") == active | pending and ids() == active
+        assert ids("?pending=true") == pending and ids("?deleted=true") == deactivated
+        for default, expected in (("all", active | deactivated | pending), ("active_and_pending", active | pending), ("active", active)):
+            sb.configure(users_default=default)
+            assert ids() == expected, default
+        assert requests.post(f"{sb.url}/__sandbox/switches", json={"users_default": "everyone"}).status_code == 400
+    with Sandbox(records=300, seed=3, users_default="all") as sb:
+        assert {u["id"] for u in requests.get(f"{sb.url}/v1/users", headers=TOKEN).json()["data"]} == sb.user_ids()
+
+    def statuses(seed):  # in user order
+        twin = Sandbox(records=300, seed=seed, now=NOW)
+        return [twin.user_status(u) for u in sorted(twin.user_ids())]
+
+    assert statuses(3) == statuses(3) != statuses(8)  # deterministic from the seed
