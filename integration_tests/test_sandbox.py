@@ -1403,3 +1403,103 @@ def test_users_default_and_pending_switches():
         return [twin.user_status(u) for u in sorted(twin.user_ids())]
 
     assert statuses(3) == statuses(3) != statuses(8)  # deterministic from the seed
+
+
+# --- conversation attachments ---------------------------------------------------------------------------
+
+
+def by_conversation(triples):
+    out = {}
+    for conversation, message, attachment in triples:
+        out.setdefault(conversation, []).append((message, attachment))
+    return out
+
+
+def test_conversation_attachments(sandbox, http):
+    truth = sandbox.attachments()
+    everything = sandbox.attachments(include_deleted=True)
+    grouped = by_conversation(truth)
+    live = sandbox.ids("conversation")
+    assert len(truth) == len({a for _, _, a in truth}) > 100 and set(grouped) <= live
+    assert set(by_conversation(everything)) - set(grouped) <= sandbox.deleted_ids("conversation") and len(everything) >= len(truth)
+    assert all(HEX24.match(a) for _, _, a in everything)
+    busiest = max(grouped, key=lambda c: len(grouped[c]))
+    assert len(grouped[busiest]) >= 3 and sandbox.attachments([busiest]) == [(busiest, m, a) for m, a in grouped[busiest]]
+
+    got, bodies = walk(http, sandbox, f"/v1/conversations/{busiest}/attachments?pageSize=2")
+    assert [(r["relationships"]["message"]["data"]["id"], r["id"]) for r in got] == grouped[busiest]
+    assert bodies[0]["meta"] == {"page": 1, "pageSize": 2} and bodies[0]["links"]["next"] == f"/v1/conversations/{busiest}/attachments?page=2&pageSize=2"
+    for r in got:
+        message, aid = r["relationships"]["message"]["data"]["id"], r["id"]
+        assert set(r) == {"type", "id", "attributes", "relationships", "links"} and r["type"] == "attachment"
+        assert set(r["attributes"]) == {"name", "contentType", "contentLength", "redacted"} and isinstance(r["attributes"]["contentLength"], int)
+        assert r["relationships"]["message"] == {"data": {"type": "message", "id": message}} and r["relationships"]["org"]["data"]["type"] == "org"
+        assert r["links"] == {"self": f"/v1/messages/{message}/attachments/{aid}",
+                              "related": f"https://kustomer-sandbox.example/attachments/{aid}?X-Amz-Expires=600"}
+        assert sandbox.record("message", message)["relationships"]["conversation"]["data"]["id"] == busiest
+
+    # Every conversation's list is the ground truth (a sample of them, all pages).
+    for conversation in sorted(live)[:150]:
+        served = [(r["relationships"]["message"]["data"]["id"], r["id"]) for r in walk(http, sandbox, f"/v1/conversations/{conversation}/attachments")[0]]
+        assert served == grouped.get(conversation, []), conversation
+    quiet = min(live - set(grouped))
+    assert http.get(f"{sandbox.url}/v1/conversations/{quiet}/attachments").json() == {
+        "meta": {"page": 1, "pageSize": 100}, "data": [],
+        "links": {"self": f"/v1/conversations/{quiet}/attachments?page=1&pageSize=100",
+                  "first": f"/v1/conversations/{quiet}/attachments?page=1&pageSize=100", "prev": None, "next": None}}
+    assert http.get(f"{sandbox.url}/v1/conversations/{busiest}/attachments?pageSize=500").json()["meta"]["pageSize"] == 100
+    assert http.get(f"{sandbox.url}/v1/conversations/{busiest}/attachments?pageSize=0").status_code == 400
+    assert http.get(f"{sandbox.url}/v1/conversations/{'0' * 24}/attachments").status_code == 404
+    gone = next(c for c in sorted(sandbox.deleted_ids("conversation")) if sandbox.attachments([c], include_deleted=True))
+    assert sandbox.attachments([gone]) == [] and len(walk(http, sandbox, f"/v1/conversations/{gone}/attachments")[0]) == len(
+        sandbox.attachments([gone], include_deleted=True))  # a deleted conversation's list is still served
+    with pytest.raises(KeyError):
+        sandbox.attachments(["0" * 24])
+    admin = requests.get(f"{sandbox.url}/__sandbox/attachments", params={"ids": busiest}).json()
+    assert admin == {"attachments": [[busiest, m, a] for m, a in grouped[busiest]]}
+    assert requests.get(f"{sandbox.url}/v1/conversations/{busiest}/attachments", headers={"Authorization": "Bearer norole-token"}).status_code == 403
+
+
+def test_attachments_without_ids_and_of_new_messages(fresh, http):
+    truth = by_conversation(fresh.attachments())
+    conversation = min(truth)
+    fresh.configure(attachment_ids=False)
+    items = http.get(f"{fresh.url}/v1/conversations/{conversation}/attachments").json()["data"]
+    assert items and all("id" not in r and set(r) == {"type", "attributes", "relationships", "links"} for r in items)
+    assert [(r["relationships"]["message"]["data"]["id"], r["links"]["self"].rsplit("/", 1)[1]) for r in items] == truth[conversation]
+    fresh.configure(attachment_ids=True)
+
+    created = fresh.create("message", 200)  # attached to conversations picked at random, some with attachments
+    after = by_conversation(fresh.attachments())
+    changed = [c for c in after if after[c] != truth.get(c, [])]
+    assert changed and {m for c in changed for m, _ in after[c]} & set(created)
+    for c in changed:
+        served = walk(http, fresh, f"/v1/conversations/{c}/attachments")[0]
+        assert [(r["relationships"]["message"]["data"]["id"], r["id"]) for r in served] == after[c]
+
+
+def test_message_attachment_relationships(sandbox, lenient, http):
+    truth = by_conversation(sandbox.attachments())
+    conversation = max(truth, key=lambda c: len(truth[c]))
+    attached = {m: [a for m2, a in truth[conversation] if m2 == m] for m, _ in truth[conversation]}
+
+    def linked(messages):
+        return {m["id"]: [a["id"] for a in m["relationships"]["attachments"]["data"]] for m in messages if "attachments" in m["relationships"]}
+
+    # Documented only on GET /v1/conversations/{id}/messages?include=attachments: there it always is.
+    plain = http.get(f"{sandbox.url}/v1/conversations/{conversation}/messages").json()
+    included = http.get(f"{sandbox.url}/v1/conversations/{conversation}/messages?include=attachments").json()
+    assert linked(plain["data"]) == {} and "included" not in plain
+    assert linked(included["data"]) == attached and [a["id"] for a in included["included"]] == [a for _, a in truth[conversation]]
+    searched = search_all(http, sandbox, {"queryContext": "message"})
+    assert linked(searched) == {} and linked(walk(http, lenient, "/v1/messages?pageSize=100")[0]) == {}
+
+    with Sandbox(records=4000, seed=7, now=NOW, frozen_clock=True, search_attachments=True) as sb:
+        searched = search_all(http, sb, {"queryContext": "message"}) + search_all(http, sb, {"queryContext": "message"}, archive=True)
+        truth = by_conversation(sb.attachments(include_deleted=True))  # messages of deleted conversations are searched too
+        everything = {m: [a for m2, a in pairs if m2 == m] for pairs in truth.values() for m, _ in pairs}
+        assert linked(searched) == everything
+        assert linked(http.get(f"{sb.url}/v1/conversations/{conversation}/messages").json()["data"]) == attached
+        assert sb.record("message", next(iter(attached)))["relationships"]["attachments"]["data"][0]["type"] == "attachment"
+        sb.configure(search_attachments=False)
+        assert linked(search(http, sb, {"queryContext": "message"}, size=500).json()["data"]) == {}
