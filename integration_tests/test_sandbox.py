@@ -1503,3 +1503,108 @@ def test_message_attachment_relationships(sandbox, lenient, http):
         assert sb.record("message", next(iter(attached)))["relationships"]["attachments"]["data"][0]["type"] == "attachment"
         sb.configure(search_attachments=False)
         assert linked(search(http, sb, {"queryContext": "message"}, size=500).json()["data"]) == {}
+
+
+# --- where Kustomer is silent: search switches ------------------------------------------------------
+
+
+def stamped(sb, ctx, archive=None, include_deleted=False):
+    """``[(updatedAt, id)]`` of a context's objects, ascending; ``archive`` True/False keeps one side of the cutoff."""
+    truth = sb.ground_truth(ctx, with_updated_at=True, include_deleted=include_deleted)[ctx]
+    cutoff = sb.archive_cutoff()
+    return sorted((at, i) for i, at in truth.items() if archive is None or (at < cutoff) == archive)
+
+
+def test_archive_note_queries():
+    body = window("note", "2023-01-01", "2023-03-31")
+    problems = ["queryContext 'note' is not documented", "filter attribute 'note_updated_at' is not documented",
+                "filter attribute 'note_updated_at' is not documented", "sort attribute 'note_updated_at' is not documented"]
+    for mode in ("refuse", "ignore", "serve"):
+        for contract in ("enforce", "record"):
+            with Sandbox(records=3000, seed=5, now=NOW, frozen_clock=True, archive_notes=mode, contract=contract) as sb, requests.Session() as http:
+                http.headers.update(TOKEN)
+                archived = stamped(sb, "note", archive=True)
+                reply = search(http, sb, body, size=50, archive=True)
+                if mode == "refuse":
+                    assert reply.status_code == 400 and reply.json() == {"errors": [{
+                        "status": "400", "code": "bad_request", "title": "Invalid queryContext 'note' for the archive search",
+                        "source": {"pointer": "/queryContext"}}]}
+                elif mode == "ignore":  # every archived note, newest first: the window and the sort are not applied
+                    got = search_all(http, sb, body, archive=True)
+                    assert [(r["attributes"]["updatedAt"], r["id"]) for r in got] == archived[::-1]
+                    assert reply.json()["meta"]["total"] == len(archived) and any(not "2023-01-01" <= at < "2023-04" for at, _ in archived)
+                else:
+                    got = search_all(http, sb, body, archive=True)
+                    assert [(r["attributes"]["updatedAt"], r["id"]) for r in got] == [
+                        (at, i) for at, i in archived if "2023-01-01" <= at <= "2023-03-31T00:00:00.000Z"] != []
+                assert sb.contract_violations[0]["problems"] == problems and sb.contract_violations[0]["body"] == body
+                # What the switch does not cover is still the contract's to refuse.
+                extra = search(http, sb, body, archive=True, idsOnly="true")
+                if contract == "enforce":
+                    assert extra.status_code == 400 and [e["source"] for e in extra.json()["errors"]] == [{"parameter": "idsOnly"}]
+    with pytest.raises(ValueError):
+        Sandbox(records=50, archive_notes="maybe")
+
+
+RELIED_ON_SORTS = ("conversation", "message", "note", "company", "kobject_shopify-orders")
+
+
+def test_undocumented_sorts():
+    for mode in ("honor", "ignore", "refuse"):
+        with Sandbox(records=3000, seed=5, now=NOW, frozen_clock=True, undocumented_sort=mode) as sb, requests.Session() as http:
+            http.headers.update(TOKEN)
+            for ctx in RELIED_ON_SORTS + ("customer",):
+                base = "kobject" if ctx.startswith("kobject") else ctx
+                body = {**window(base, "2024-06-01", "2025-12-31"), "queryContext": ctx}
+                expected = [(at, i) for at, i in stamped(sb, ctx, archive=False) if "2024-06-01" <= at <= "2025-12-31T00:00:00.000Z"]
+                reply = search(http, sb, body, size=500)
+                if mode == "refuse" and ctx != "customer":
+                    assert reply.status_code == 400 and reply.json() == {"errors": [{
+                        "status": "400", "code": "bad_request", "title": f"Cannot sort on '{base}_updated_at'", "source": {"pointer": "/sort/0"}}]}
+                    continue
+                got = [(r["attributes"]["updatedAt"], r["id"]) for r in reply.json()["data"]]
+                if mode == "ignore" and ctx != "customer":
+                    assert got == expected[::-1][:500], ctx  # the default order: newest first
+                else:
+                    assert got == expected[:500], ctx
+                if ctx != "note":  # the archive documents these sorts: always honored there
+                    archived = search(http, sb, {"queryContext": ctx, "sort": [{f"{base}_updated_at": "asc"}]}, size=5, archive=True).json()["data"]
+                    assert [(r["attributes"]["updatedAt"], r["id"]) for r in archived] == stamped(sb, ctx, archive=True)[:5]
+            assert sb.contract_violations == []  # relied on, not violations: the switch alone decides
+
+
+def test_undocumented_filter():
+    since = "2025-06-01"
+    nested = {"queryContext": "company", "or": [{"and": [{"company_updated_at": {"gte": since}}, {"company_name": {"contains": "a"}}]}]}
+    for mode in ("honor", "ignore", "refuse"):
+        with Sandbox(records=4000, seed=5, now=NOW, frozen_clock=True, undocumented_filter=mode) as sb, requests.Session() as http:
+            http.headers.update(TOKEN)
+            live = stamped(sb, "company", archive=False)
+            named = {r["id"] for r in search_all(http, sb, {"queryContext": "company", "and": [{"company_name": {"contains": "a"}}]})}
+            flat = search(http, sb, {"queryContext": "company", "and": [{"company_updated_at": {"gte": since}}]}, size=500)
+            inner = search(http, sb, nested, size=500)
+            if mode == "refuse":
+                for reply, pointer in ((flat, "/and/0/company_updated_at"), (inner, "/or/0/and/0/company_updated_at")):
+                    assert reply.status_code == 400 and reply.json() == {"errors": [{
+                        "status": "400", "code": "bad_request", "title": "Invalid attribute 'company_updated_at': it cannot be searched",
+                        "source": {"pointer": pointer}}]}
+            else:
+                wanted = {i for at, i in live if mode == "ignore" or at >= since}
+                assert {r["id"] for r in flat.json()["data"]} == wanted and flat.json()["meta"]["total"] == len(wanted)
+                assert {r["id"] for r in inner.json()["data"]} == wanted & named
+            # The archive documents company_updated_at: always applied there.
+            old = search(http, sb, {"queryContext": "company", "and": [{"company_updated_at": {"gte": "2024-01-01"}}]}, size=500, archive=True)
+            assert {r["id"] for r in old.json()["data"]} == {i for at, i in stamped(sb, "company", archive=True) if at >= "2024-01-01"}
+            assert sb.contract_violations == []
+    with pytest.raises(ValueError):
+        Sandbox(records=50, undocumented_filter="sometimes")
+
+
+def test_kobject_updated_at_on_every_klass_context(sandbox, http):
+    for name in sandbox.store.klass_names:
+        ctx = f"kobject_{name}"
+        for archive in (False, True):
+            got = search_all(http, sandbox, {**window("kobject", "2022-01-01", "2025-12-31"), "queryContext": ctx}, archive=archive)
+            expected = [(at, i) for at, i in stamped(sandbox, ctx, archive=archive) if "2022-01-01" <= at <= "2025-12-31T00:00:00.000Z"]
+            assert [(r["attributes"]["updatedAt"], r["id"]) for r in got] == expected and expected, (ctx, archive)
+    assert not [v for v in sandbox.contract_violations if v["body"] and str(v["body"].get("queryContext")).startswith("kobject_")]
