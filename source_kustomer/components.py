@@ -17,25 +17,20 @@ import tempfile
 import threading
 import time
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, Generator, Iterable, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 from airbyte_cdk.models import FailureType
-from airbyte_cdk.sources.declarative.decoders import Decoder, JsonDecoder
+from airbyte_cdk.sources.declarative.decoders import JsonDecoder
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator, NoAuth
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
-from airbyte_cdk.sources.declarative.extractors.record_filter import RecordFilter
-from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy import (
     BackoffStrategy,
-)
-from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
-    PaginationStrategy,
 )
 from airbyte_cdk.sources.declarative.partition_routers.partition_router import PartitionRouter
 from airbyte_cdk.sources.declarative.requesters.requester import HttpMethod, Requester
@@ -45,8 +40,8 @@ from airbyte_cdk.sources.declarative.validators.validation_strategy import Valid
 from airbyte_cdk.sources.streams.call_rate import APIBudget
 from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
-from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
-from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_parse
+from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
+from airbyte_cdk.utils.datetime_helpers import ab_datetime_parse
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 # --------------------------------------------------------------------------------------------------
@@ -265,7 +260,7 @@ class RecordsAt(DpathExtractor):
 
 
 # --------------------------------------------------------------------------------------------------
-# The search engine: keyset pagination on updatedAt, exact across caps, bursts and the archive
+# Search resources: their updatedAt (the search engine itself is in search.py)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -286,198 +281,6 @@ def updated_at_of(resource: Any) -> Optional[str]:
     else:
         value = resource.get("updated_at") if "id" in resource else None
     return value if isinstance(value, str) and _DATE_TIME.match(value) else None
-
-
-@dataclass
-class SearchKeysetPagination(PaginationStrategy):
-    """Pages through ``POST /v1/customers/search`` by ``updatedAt`` instead of by page number.
-
-    Kustomer's search stops at page 100, and page numbers shift whenever a record is updated during
-    the sync (it jumps to the end of an ascending sort), so the record that slides across a page
-    boundary would be skipped for good. Each request therefore asks again from the last ``updatedAt``
-    seen (``gte``), at page 1, and ``BoundaryRepeatFilter`` drops the records of that instant already
-    emitted.
-
-    A page that never leaves one instant (a bulk action touching more records than a page holds)
-    cannot move on by ``updatedAt``: that instant is then read on its own (``gte`` and ``lte`` both the
-    instant) page by page, up to the 100 pages Kustomer serves for one query, and the search goes on
-    from one millisecond later. While it is read, a member updated by someone else leaves the instant
-    and every member after it moves up a place, so one would slip past unread: Kustomer's
-    ``meta.total`` for the instant then drops, and the instant is read again from page 1 (the filter
-    drops the repeats). The total only falls, so the re-reads end.
-
-    Search sees only objects updated in the last two years; older ones are served by
-    ``/v1/customers/archive/search``. A slice that begins before that horizon is read from the
-    archive first (the manifest chooses the first URL), then, if it reaches into the last two years,
-    from live search: the token's ``archive`` flag tells the requester which endpoint to call.
-
-    Token: ``archive``, ``updated_at`` (the query's ``gte``), ``page``; while an instant is read on its
-    own also ``until`` (its ``lte``), ``total`` (the instant's size on the page before) and ``pass``
-    (how many times it was read again, which keeps a re-read from being answered from ``SharedPages``).
-    """
-
-    config: Config
-    parameters: InitVar[Mapping[str, Any]]
-    page_size: Union[int, str] = 500
-    max_pages: int = 100
-    search_from_days_ago: int = 732
-    decoder: Decoder = field(default_factory=lambda: JsonDecoder(parameters={}))
-
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self.search_from_days_ago = int(parameters.get("search_from_days_ago", self.search_from_days_ago))
-        self._page_size = int(InterpolatedString.create(str(self.page_size), parameters=parameters).eval(self.config))
-
-    @property
-    def initial_token(self) -> Optional[Any]:
-        return None
-
-    def get_page_size(self) -> Optional[int]:
-        return self._page_size
-
-    def next_page_token(
-        self,
-        response: requests.Response,
-        last_page_size: int,
-        last_record: Optional[Record],
-        last_page_token_value: Optional[Any] = None,
-        page_size_override: Optional[int] = None,
-        stream_slice: Optional[StreamSlice] = None,
-    ) -> Optional[Mapping[str, Any]]:
-        body = next(iter(self.decoder.decode(response)), None) or {}
-        data: List[Mapping[str, Any]] = body.get("data") or []
-        archive = "/archive/" in (response.request.path_url or "")
-        token: Mapping[str, Any] = last_page_token_value or {}
-        more = bool(data) and bool((body.get("links") or {}).get("next"))
-        if token.get("until"):
-            return self._within_instant(token, more, (body.get("meta") or {}).get("total"), stream_slice)
-        if more:
-            # The first and last resources that have an updatedAt (all have, unless Kustomer sent junk).
-            first = next(filter(None, map(updated_at_of, data)), None)
-            last = next(filter(None, map(updated_at_of, reversed(data))), None)
-            if last is None:  # no updatedAt to go on from: the same query, next page
-                return self._page(archive, token.get("updated_at"), int(token.get("page") or 1) + 1)
-            if first == last:  # the page never left one instant: read that instant on its own
-                return {**self._page(archive, last, 1), "until": last, "total": None, "pass": 0}
-            return {"archive": archive, "updated_at": last, "page": 1}
-        return self._after_query(archive, stream_slice)
-
-    def _within_instant(
-        self, token: Mapping[str, Any], more: bool, total: Any, stream_slice: Optional[StreamSlice]
-    ) -> Optional[Mapping[str, Any]]:
-        instant, archive = token["until"], bool(token.get("archive"))
-        if isinstance(total, int) and isinstance(token.get("total"), int) and total < token["total"]:
-            # A member left the instant while it was read: the pages after it shifted. Read it again.
-            return {**token, "page": 1, "total": total, "pass": int(token.get("pass") or 0) + 1}
-        if more:
-            return {**token, **self._page(archive, instant, int(token["page"]) + 1), "total": total}
-        following = _one_millisecond_after(instant)
-        end = (stream_slice or {}).get("end_time")
-        if following is None or (end and ab_datetime_parse(following) > ab_datetime_parse(end)):
-            return self._after_query(archive, stream_slice)
-        return {"archive": archive, "updated_at": following, "page": 1}
-
-    def _page(self, archive: bool, updated_at: Optional[str], page: int) -> Dict[str, Any]:
-        if page > self.max_pages:
-            raise AirbyteTracedException(
-                message=(
-                    f"More than {self.max_pages * self.get_page_size()} Kustomer objects share updatedAt "
-                    f"{updated_at}; Kustomer's search serves at most {self.max_pages} pages for one query, so "
-                    "they cannot all be read. Please report this to the connector maintainers."
-                ),
-                failure_type=FailureType.system_error,
-            )
-        return {"archive": archive, "updated_at": updated_at, "page": page}
-
-    def _after_query(self, archive: bool, stream_slice: Optional[StreamSlice]) -> Optional[Mapping[str, Any]]:
-        """The query is read to its end: the slice is done, or goes on from the archive to live search."""
-        if archive and self._slice_reaches_live_search(stream_slice):
-            return {"archive": False, "updated_at": None, "page": 1}
-        return None
-
-    def _slice_reaches_live_search(self, stream_slice: Optional[StreamSlice]) -> bool:
-        end = (stream_slice or {}).get("end_time")
-        horizon = ab_datetime_now() - timedelta(days=self.search_from_days_ago)
-        return end is None or ab_datetime_parse(end) >= horizon
-
-
-def _one_millisecond_after(instant: str) -> Optional[str]:
-    """The next instant Kustomer can stamp (its times have millisecond precision), in its format."""
-    try:
-        moment = ab_datetime_parse(instant) + timedelta(milliseconds=1)
-    except ValueError:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-@dataclass
-class BoundaryRepeatFilter(RecordFilter):
-    """Drops the records a keyset search page repeats from the page before.
-
-    ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
-    records at exactly that instant come back once more. Within a slice, records arrive in ascending
-    ``updatedAt``; the filter remembers the ids met at the latest instant and drops their repeats.
-    A resource without a usable ``updatedAt`` (never seen from Kustomer, but possible) has no instant
-    to be remembered by: its id is remembered for the whole slice instead. One slice is read by one
-    thread at a time, so the memory is kept per slice.
-    """
-
-    condition: str = ""
-
-    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        super().__post_init__(parameters)
-        self._latest: Dict[Any, Tuple[Optional[str], Set[str]]] = {}
-        self._undated: Dict[Any, Set[str]] = {}
-
-    def filter_records(
-        self,
-        records: Iterable[Mapping[str, Any]],
-        stream_state: StreamState,
-        stream_slice: Optional[StreamSlice] = None,
-        next_page_token: Optional[Mapping[str, Any]] = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        yield from self._first_sightings(records, stream_slice)
-
-    def _first_sightings(
-        self, records: Iterable[Mapping[str, Any]], stream_slice: Optional[StreamSlice]
-    ) -> Iterable[Mapping[str, Any]]:
-        key = _slice_key(stream_slice)
-        instant, ids = self._latest.get(key, (None, set()))
-        for record in records:
-            updated_at, record_id = updated_at_of(record), record.get("id")
-            if updated_at is None:
-                undated = self._undated.setdefault(key, set())
-                if record_id in undated:
-                    continue
-                undated.add(record_id)
-                yield record
-                continue
-            if instant is None or updated_at > instant:
-                instant, ids = updated_at, set()
-            elif updated_at == instant and record_id in ids:
-                continue
-            ids.add(record_id)
-            self._latest[key] = (instant, ids)
-            yield record
-
-
-@dataclass
-class BoundaryRepeatPageFilter(BoundaryRepeatFilter):
-    """``BoundaryRepeatFilter`` for streams whose records are whole search pages (see ``PageItems``).
-
-    The page keeps its envelope; its ``data`` loses the resources the page before already held.
-    """
-
-    def filter_records(
-        self, records: Iterable[Mapping[str, Any]], stream_state: StreamState, stream_slice: Optional[StreamSlice] = None, **_: Any
-    ) -> Iterable[Mapping[str, Any]]:
-        for page in records:  # a copy: the parsed page itself stays whole for the paginator
-            yield {**page, "data": list(self._first_sightings(page.get("data") or [], stream_slice))}
-
-
-def _slice_key(stream_slice: Optional[StreamSlice]) -> Any:
-    if stream_slice is None:
-        return None
-    return tuple(sorted((str(k), str(v)) for k, v in {**stream_slice.partition, **stream_slice.cursor_slice}.items()))
 
 
 # --------------------------------------------------------------------------------------------------

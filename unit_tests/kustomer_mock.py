@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests_mock
 
+from source_kustomer.contract import updated_at_attribute
+
 BASE_URL = "https://api.kustomerapp.com"
 SEARCH_PAGE_CAP = 100
 ARCHIVE_AGE = timedelta(days=730)
@@ -111,7 +113,7 @@ class MockKustomer:
         ctx = body["queryContext"]
         archive = "/archive/" in request.path
         horizon = self.now - ARCHIVE_AGE
-        bounds = {op: parse(value) for criterion in body.get("and", []) for op, value in criterion[f"{ctx}_updated_at"].items()}
+        bounds = {op: parse(value) for criterion in body.get("and", []) for op, value in criterion[updated_at_attribute(ctx)].items()}
         matches = sorted(
             (
                 r

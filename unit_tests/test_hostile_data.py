@@ -46,7 +46,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import SearchKeysetPagination, snake_case, snake_case_keys
+from source_kustomer.components import snake_case, snake_case_keys
+from source_kustomer.search import SearchKeysetPagination
 from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, ids, read_stream
 from unit_tests.kustomer_mock import (
     ARCHIVE_AGE,
@@ -597,12 +598,12 @@ def test_search_resources_without_a_usable_updated_at_on_one_page_are_emitted_an
 
 
 # --------------------------------------------------------------------------------------------------
-# The search engine pages on dated resources only (SearchKeysetPagination, BoundaryRepeatFilter, RecordsAt)
+# The search engine pages on dated resources only (SearchKeysetPagination, SearchPageCheck, RecordsAt)
 # --------------------------------------------------------------------------------------------------
 
 
 def test_search_resources_whose_updated_at_is_a_number_or_not_a_date_are_emitted_and_the_sync_goes_on():
-    # A number: BoundaryRepeatFilter raises TypeError ('>' between int and str). A page ending on a
+    # A number: the repeat filter raised TypeError ('>' between int and str). A page ending on a
     # text that is not a date: the next query asks Kustomer for gte=yesterday, which it refuses.
     updated_at = {1: iso(T0 + timedelta(minutes=1)), 2: 1740787320000, 3: iso(T0 + timedelta(minutes=3)), 4: "yesterday", 5: iso(T0 + timedelta(minutes=5))}
     indexed = [(T0 + timedelta(minutes=n), {"type": "note", "id": object_id(n), "attributes": {"updatedAt": updated_at[n]}}) for n in updated_at]

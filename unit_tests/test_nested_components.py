@@ -13,7 +13,6 @@ from airbyte_cdk.sources.declarative.schema import InlineSchemaLoader
 from airbyte_cdk.sources.types import StreamSlice
 
 from source_kustomer.components import (
-    BoundaryRepeatPageFilter,
     CustomAttributesSchema,
     PageBody,
     PageItems,
@@ -82,17 +81,6 @@ def test_page_items_plain_values_parents_in_included_and_several_arrays():
     assert [(r["group"], r["position"], r["sla_version_id"]) for r in rows(criteria, [{"type": "sla", "id": "s1"}], [version])] == [
         ("and", 0, "v1"), ("or", 0, "v1"), ("or", 1, "v1"),
     ]
-
-
-def test_boundary_repeat_page_filter_drops_repeats_inside_pages_of_one_slice():
-    page_filter = BoundaryRepeatPageFilter(config={}, parameters={})
-    window = StreamSlice(partition={}, cursor_slice={"start_time": "a", "end_time": "b"})
-    first = {"data": [customer(1, "t1"), customer(2, "t2"), customer(3, "t2")]}
-    second = {"data": [customer(2, "t2"), customer(3, "t2"), customer(4, "t3")]}  # asked again from t2
-
-    pages = list(page_filter.filter_records([first, second], stream_state={}, stream_slice=window))
-
-    assert [[r["id"] for r in page["data"]] for page in pages] == [["c1", "c2", "c3"], ["c4"]]
 
 
 def test_shared_pages_sends_a_repeated_request_once_per_sync():

@@ -8,6 +8,7 @@ import pytest
 from airbyte_cdk.models import SyncMode
 
 from unit_tests.conftest import CONFIG, SEARCH_STREAMS, ids, last_state, read_stream
+from source_kustomer.contract import updated_at_attribute
 from unit_tests.kustomer_mock import object_id, resource
 
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -28,8 +29,8 @@ def test_one_page_emits_every_record_and_state_at_the_newest(kustomer, stream, c
     assert last_state(output) == {"updated_at": "2025-03-01T00:02:00.000000Z"}
     body = kustomer.search_requests()[0].json()
     assert body["queryContext"] == context
-    assert body["sort"] == [{f"{context}_updated_at": "asc"}]
-    assert set(body["and"][0]) == {f"{context}_updated_at"}
+    assert body["sort"] == [{updated_at_attribute(context): "asc"}]
+    assert set(body["and"][0]) == {updated_at_attribute(context)}
 
 
 @search_streams
@@ -39,7 +40,7 @@ def test_several_pages_restart_from_the_last_updated_at_and_emit_each_record_onc
     output = read_stream(stream, {**CONFIG, "page_size": 3})
 
     assert ids(output) == [object_id(n) for n in range(1, 11)]
-    lower_bounds = [r.json()["and"][0][f"{context}_updated_at"]["gte"] for r in kustomer.search_requests()]
+    lower_bounds = [r.json()["and"][0][updated_at_attribute(context)]["gte"] for r in kustomer.search_requests()]
     assert "2025-03-01T00:02:00.000Z" in lower_bounds  # the third record's updatedAt opens the next query
     assert all("page=1&" in r.url for r in kustomer.search_requests())
 
@@ -59,7 +60,7 @@ def test_incremental_sync_asks_only_from_the_state_minus_lookback(kustomer, stre
     output = read_stream(stream, {**CONFIG, "lookback_window": "PT5M"}, state={"updated_at": "2025-03-01T02:00:00.000Z"})
 
     assert ids(output) == [object_id(3), object_id(4), object_id(5)]  # 02:00 is the boundary overlap
-    assert min(r.json()["and"][0][f"{context}_updated_at"]["gte"] for r in kustomer.search_requests()) == "2025-03-01T01:55:00.000000Z"
+    assert min(r.json()["and"][0][updated_at_attribute(context)]["gte"] for r in kustomer.search_requests()) == "2025-03-01T01:55:00.000000Z"
     assert last_state(output) == {"updated_at": "2025-03-01T04:00:00.000000Z"}
 
 
@@ -153,8 +154,11 @@ def test_burst_beyond_what_search_can_serve_fails_loudly_instead_of_looping(kust
     assert len(kustomer.search_requests()) <= 103
 
 
-@search_streams
-def test_objects_older_than_two_years_come_from_the_archive_search(kustomer, stream, context):
+ARCHIVED = {stream: context for stream, context in SEARCH_STREAMS.items() if stream != "notes"}
+
+
+@pytest.mark.parametrize("stream,context", ARCHIVED.items())
+def test_objects_older_than_two_years_come_from_the_archive_search_then_live_search(kustomer, stream, context):
     now = kustomer.now
     old = [resource(context, 1, now - timedelta(days=1500)), resource(context, 2, now - timedelta(days=800))]
     recent = [resource(context, 3, now - timedelta(days=10)), resource(context, 4, now - timedelta(hours=1))]
@@ -162,15 +166,46 @@ def test_objects_older_than_two_years_come_from_the_archive_search(kustomer, str
 
     output = read_stream(stream, {**CONFIG, "start_date": "2015-01-01T00:00:00Z"})
 
-    assert sorted(ids(output)) == [object_id(n) for n in range(1, 5)]
-    paths = [r.path for r in kustomer.search_requests()]
-    assert "/v1/customers/archive/search" in paths and "/v1/customers/search" in paths
-    # the archive is asked only about windows that start more than two years ago
-    for request in kustomer.search_requests():
-        start = request.json()["and"][0][f"{context}_updated_at"]["gte"]
-        is_archive_range = datetime.fromisoformat(start.replace("Z", "+00:00")) < now - timedelta(days=728)
-        if request.path.endswith("/archive/search"):
-            assert is_archive_range
+    assert ids(output) == [object_id(n) for n in range(1, 5)]
+    searches = [(r.path, r.json()["and"]) for r in kustomer.search_requests()]
+    assert [path for path, _ in searches] == ["/v1/customers/archive/search", "/v1/customers/search"]  # one each
+    archive_until = searches[0][1][1][updated_at_attribute(context)]["lte"]
+    live_from = searches[1][1][0][updated_at_attribute(context)]["gte"]
+    assert archive_until.startswith((now - timedelta(days=728)).strftime("%Y-%m-%dT%H"))
+    assert live_from.startswith((now - timedelta(days=732)).strftime("%Y-%m-%dT%H"))
+
+
+def test_notes_never_ask_the_archive_and_say_which_range_they_cannot_read(kustomer):
+    now = kustomer.now
+    kustomer.add("note", [resource("note", 1, now - timedelta(days=1500)), resource("note", 2, now - timedelta(days=10))])
+
+    output = read_stream("notes", {**CONFIG, "start_date": "2019-01-01T00:00:00Z"})
+
+    assert ids(output) == [object_id(2)]
+    assert {r.path for r in kustomer.search_requests()} == {"/v1/customers/search"}
+    warning = next(m.log.message for m in output.logs if "are not read" in m.log.message)
+    assert warning.startswith("notes: objects last updated between 2019-01-01T00:00:00.000000Z and "
+                              + (now - timedelta(days=730)).strftime("%Y-%m-%dT%H"))
+    assert "conversation_notes" in warning
+
+
+def test_search_streams_ask_for_the_documented_updated_at_attribute_of_their_context(kustomer):
+    output = read_stream("kobjects")
+
+    assert output.errors == []
+    body = kustomer.search_requests()[0].json()
+    assert body["sort"] == [{"kobject_updated_at": "asc"}] and set(body["and"][0]) == {"kobject_updated_at"}
+
+
+@search_streams
+def test_a_search_starts_where_the_data_starts_whatever_the_start_date(kustomer, stream, context):
+    # Years of empty history before the first object: no request is spent on them.
+    kustomer.add(context, spaced(context, 10, start=kustomer.now - timedelta(days=20)))
+
+    output = read_stream(stream, {**CONFIG, "start_date": (kustomer.now - timedelta(days=600)).strftime("%Y-%m-%dT%H:%M:%SZ"), "page_size": 3})
+
+    assert len(ids(output)) == 10
+    assert len(kustomer.search_requests()) <= -(-10 // 3) + 1
 
 
 def test_incremental_sync_with_recent_state_never_asks_the_archive(kustomer):
