@@ -1608,3 +1608,76 @@ def test_kobject_updated_at_on_every_klass_context(sandbox, http):
             expected = [(at, i) for at, i in stamped(sandbox, ctx, archive=archive) if "2022-01-01" <= at <= "2025-12-31T00:00:00.000Z"]
             assert [(r["attributes"]["updatedAt"], r["id"]) for r in got] == expected and expected, (ctx, archive)
     assert not [v for v in sandbox.contract_violations if v["body"] and str(v["body"].get("queryContext")).startswith("kobject_")]
+
+
+# --- schema drift, switches, command line ------------------------------------------------------------
+
+
+def test_drift(fresh, http):
+    def conversations():
+        return search(http, fresh, {"queryContext": "conversation"}, size=200).json()["data"]
+
+    assert all(isinstance(c["attributes"]["priority"], int) and "sandboxDrift" not in c["attributes"] for c in conversations())
+    customers = search(http, fresh, {"queryContext": "customer"}, size=50).json()["data"]
+    requests.post(f"{fresh.url}/__sandbox/switches", json={"drift": True}).raise_for_status()
+    drifted = conversations()
+    assert all(c["attributes"]["sandboxDrift"] == "new in this org" and re.fullmatch(r"[1-5]", c["attributes"]["priority"]) for c in drifted)
+    assert fresh.record("conversation", drifted[0]["id"])["attributes"]["sandboxDrift"] == "new in this org"
+    assert search(http, fresh, {"queryContext": "customer"}, size=50).json()["data"] == customers  # only conversations drift
+    fresh.configure(drift=False)
+    assert [c["attributes"]["priority"] for c in conversations()] == [int(c["attributes"]["priority"]) for c in drifted]
+    with Sandbox(records=100, seed=2, drift=True) as sb:
+        assert "sandboxDrift" in search(http, sb, {"queryContext": "conversation"}, size=1).json()["data"][0]["attributes"]
+
+
+def test_switches_change_while_serving(fresh):
+    defaults = {"contract": "enforce", "missing_role_status": 403, "pod": "prod1", "wrong_pod_status": 401, "users_default": "active",
+                "users_active_includes_pending": False, "attachment_ids": True, "search_attachments": False, "archive_notes": "refuse",
+                "undocumented_sort": "honor", "undocumented_filter": "honor", "drift": False}
+    assert fresh.switches() == requests.get(f"{fresh.url}/__sandbox/switches").json() == defaults
+    changed = requests.post(f"{fresh.url}/__sandbox/switches", json={"contract": "record", "missing_role_status": 401, "pod": "prod2"}).json()
+    assert changed == {**defaults, "contract": "record", "missing_role_status": 401, "pod": "prod2"} == fresh.switches()
+    assert requests.get(f"{fresh.url}/v1/tags?sortBy=x", headers={"Authorization": "Bearer eu-token"}).status_code == 200
+    assert requests.get(f"{fresh.url}/v1/tags", headers={"Authorization": "Bearer norole-token"}).status_code == 401
+    for bad in ({"contract": "strict"}, {"missing_role_status": 500}, {"nonsense": 1}):
+        assert requests.post(f"{fresh.url}/__sandbox/switches", json=bad).status_code == 400, bad
+    with pytest.raises(KeyError):
+        fresh.configure(nonsense=True)
+
+
+def test_cli_options():
+    from integration_tests.sandbox import LEGACY_ROLES
+    from integration_tests.sandbox.__main__ import _token, parser
+
+    args = parser().parse_args(["--contract", "record", "--missing-role-status", "401", "--pod", "prod2", "--wrong-pod-status", "403",
+                                "--users-default", "all", "--users-active-includes-pending", "--no-attachment-ids", "--search-attachments",
+                                "--archive-notes", "ignore", "--undocumented-sort", "refuse", "--undocumented-filter", "ignore", "--drift"])
+    assert (args.contract, args.missing_role_status, args.pod, args.wrong_pod_status, args.users_default) == ("record", 401, "prod2", 403, "all")
+    assert args.users_active_includes_pending and not args.attachment_ids and args.search_attachments and args.drift
+    assert (args.archive_notes, args.undocumented_sort, args.undocumented_filter) == ("ignore", "refuse", "ignore")
+    defaults = parser().parse_args([])
+    assert (defaults.contract, defaults.missing_role_status, defaults.attachment_ids, defaults.archive_notes) == ("enforce", 403, True, "refuse")
+    assert _token("k=all@prod2") == ("k", {"roles": set(ALL_ROLES), "name": "Sandbox: k", "pod": "prod2"})
+    assert _token("k=legacy,org.permission.x.read")[1]["roles"] == set(LEGACY_ROLES) | {"org.permission.x.read"}
+    assert _token("k=") == ("k", {"roles": set(), "name": "Sandbox: k"}) and _token("k=expired") == ("k", "expired")
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--token", "k=read,search"])  # the sandbox's old pseudo roles are gone
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "integration_tests.sandbox", "--records", "200", "--pod", "prod2", "--only-tokens",
+                             "--token", "eu=all@prod2", "--token", "us=all@prod1", "--missing-role-status", "401", "--token", "bare=",
+                             "--contract", "record"], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.fullmatch(r"sandbox listening on (\S+)", proc.stdout.readline().strip()).group(1)
+
+        def get(key, path="/v1/auth/tokens/current"):
+            return requests.get(f"{url}{path}", headers={"Authorization": f"Bearer {key}"})
+
+        assert get("eu").json()["data"]["attributes"]["roles"] == sorted(ALL_ROLES)
+        assert get("us").status_code == 401 and "pod prod1" in get("us").json()["errors"][0]["title"]
+        assert get("bare", "/v1/tags").status_code == 401 and get("sandbox-token").status_code == 401
+        assert get("eu", "/v1/tags?sortBy=x").status_code == 200
+        assert requests.get(f"{url}/__sandbox/switches").json()["contract"] == "record"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
