@@ -17,6 +17,9 @@ Kustomer behaviours reproduced:
   direction of the first sort key. Without a sort the newest ``updatedAt`` comes first.
 * ``/search`` sees only objects updated in the last 730 days; ``/archive/search`` only older ones.
 * Soft-deleted objects are left out unless the body has ``"includeDeleted": true``.
+* What Kustomer leaves undocumented (note queries on the archive, the updatedAt sorts and the
+  ``company_updated_at`` filter of ``/search`` that clients rely on) reaches the engine as the
+  ``conformance`` switches rewrote it, or not at all.
 
 Efficiency: ``updatedAt`` ranges found at the top level of ``and`` (and the live/archive split) are
 answered by bisecting the collection's sorted keys, so an incremental query over a million objects
