@@ -81,7 +81,7 @@ class ContractCheck:
             found = contract.problems(method, path, params, body)
         if found:
             with self._lock:
-                self.violations.append({"method": method, "path": path, "params": [list(p) for p in params],
+                self.violations.append({"method": method, "path": path, "params": [tuple(p) for p in params],
                                         "body": body, "problems": list(found)})
         return found
 

@@ -190,7 +190,7 @@ class Sandbox:
         self.faults = FaultPlan(self.seed, fault_rate, faults, fault_at)
         self.contract = ContractCheck(contract)
         #: ``{method, path, params, body, problems}`` of every API request the contract does not allow, in
-        #: order (kept unless ``contract="off"``); ``params`` is the list of query ``[name, value]`` pairs
+        #: order (kept unless ``contract="off"``); ``params`` is the list of query ``(name, value)`` pairs
         #: and ``body`` the parsed JSON body (None without one).
         self.contract_violations: List[Dict[str, Any]] = self.contract.violations
         self.api = KustomerApi(self.store, self.renderer, self.limits, self.options, self.now_ms, self.contract)
