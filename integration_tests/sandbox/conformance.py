@@ -1,10 +1,11 @@
 """Kustomer's published contract, held to: what the API refuses, and what it does where it is silent.
 
-Every API request is checked with ``source_kustomer.contract.problems``. With ``contract="enforce"``
-(the default) a request with problems is a 400 ``bad_request`` whose errors name each problem (the
-query parameter as ``source.parameter``, the place in a search body as ``source.pointer``); with
-``"record"`` it is served as before. Both keep every offending request in ``contract_violations``;
-``"off"`` checks nothing. Unknown paths and wrong verbs keep their 404 and 405.
+Every API request with a valid key is checked with ``source_kustomer.contract.problems`` (before its
+roles and the rate limits). With ``contract="enforce"`` (the default) a request with problems is a
+400 ``bad_request`` whose errors name each problem (the query parameter as ``source.parameter``, the
+place in a search body as ``source.pointer``); with ``"record"`` it is served as before. Both keep
+every offending request in ``contract_violations``; ``"off"`` checks nothing. Unknown paths and
+wrong verbs keep their 404 and 405.
 
 Where Kustomer's documents are silent the sandbox plays each plausible answer, one switch each:
 
@@ -29,7 +30,6 @@ import threading
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .published import contract
-
 from .search import SearchError
 
 CONTRACT_MODES = ("enforce", "record", "off")
