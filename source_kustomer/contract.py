@@ -12,11 +12,12 @@ Where Kustomer publishes nothing and the connector relies on an endpoint, parame
 attribute anyway, the entry says so in ``relied_on``: why the connector needs it and what guards it
 at run time. The contract test (``integration_tests/test_contract.py``) checks every request the
 end-to-end suite sends against this table; the sandbox refuses, as Kustomer would, what it does not
-allow; ``check`` compares an API key's roles with the roles listed here.
+allow; the connector's ``check`` compares an API key's roles with the roles listed here.
 
 Roles: each endpoint needs any one of its roles. Kustomer lists a permission-set role
 (``org.permission.<object>.<verb>``) beside each legacy role (``org.user.<object>.read``,
-``org.admin.<object>.read``); both forms are accepted. An empty tuple means Kustomer documents none.
+``org.admin.<object>.read``); both forms are accepted. An empty tuple means Kustomer documents none;
+``any_key`` marks an endpoint any valid key may call, whatever its roles.
 """
 
 import re
@@ -50,6 +51,7 @@ class Endpoint:
     source: str
     max_page_size: Optional[int] = None
     relied_on: str = ""
+    any_key: bool = False
     _pattern: "re.Pattern[str]" = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,7 +79,8 @@ ENDPOINTS: Tuple[Endpoint, ...] = (
               max_page_size=500),
     # --- the key itself ---------------------------------------------------------------------------
     _endpoint("GET", "/v1/auth/tokens/current", (), (),
-              "OAS-ACCESS getCurrentAuthToken; DOCS get-started/quickstart: works with any valid key, whatever its roles"),
+              "OAS-ACCESS getCurrentAuthToken; DOCS get-started/quickstart: works with any valid key, whatever its roles",
+              any_key=True),
     # --- org lists --------------------------------------------------------------------------------
     _endpoint("GET", "/v1/users", PAGES | {"deleted", "pending", "userType", "email"},
               ("org.permission.user.read", "org.user.read"),
@@ -338,20 +341,28 @@ def search_problems(search: SearchContract, body: Any) -> List[str]:
         for attribute, operator in _criteria(body.get(group)):
             if attribute not in search.filters and attribute not in search.relied_on_filters:
                 found.append(f"filter attribute {attribute!r} is not documented")
-            if operator is not None and operator not in OPERATORS:
+            if operator is None:
+                found.append(f"criterion {attribute!r} is not an {{operator: value}} object")
+            elif operator not in OPERATORS:
                 found.append(f"operator {operator!r} is not documented")
-    for item in body.get("sort") or []:
-        for attribute in (item if isinstance(item, dict) else {}):
+    for item in _items(body.get("sort")):
+        for attribute in item:
             if attribute not in search.sorts and attribute not in search.relied_on_sorts:
                 found.append(f"sort attribute {attribute!r} is not documented")
     return found
 
 
-def _criteria(group: Any) -> Iterable[Tuple[str, Optional[str]]]:
-    """``(attribute, operator)`` of every criterion in an and/or/not group, nested groups included."""
+def _items(group: Any) -> List[Mapping[str, Any]]:
+    """The objects of a search group, given (as Kustomer allows) as one object or a list of them."""
     items = [group] if isinstance(group, dict) else group if isinstance(group, list) else []
-    for item in items:
-        for key, value in (item.items() if isinstance(item, dict) else []):
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _criteria(group: Any) -> Iterable[Tuple[str, Optional[str]]]:
+    """``(attribute, operator)`` of every criterion in an and/or/not group, nested groups included;
+    the operator is None where a criterion is not an ``{operator: value}`` object."""
+    for item in _items(group):
+        for key, value in item.items():
             if key in ("and", "or", "not"):
                 yield from _criteria(value)
             elif isinstance(value, dict) and value:

@@ -29,7 +29,7 @@ import re
 import threading
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .published import contract
+from source_kustomer import contract
 from .search import SearchError
 
 CONTRACT_MODES = ("enforce", "record", "off")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
 
-from .published import contract
+from source_kustomer import contract
 
 #: The sandbox's assumption (Kustomer documents no role for these): path pattern -> the roles that
 #: let a key read it. Consulted only where the contract lists no role for the endpoint.
@@ -46,8 +46,6 @@ SANDBOX_ROLES: Tuple[Tuple["re.Pattern[str]", Tuple[str, ...]], ...] = tuple(
         (r"/v1/klasses/[^/]+(/[^/]+)?|/v1/(customers|companies)/[^/]+/klasses/[^/]+", "org.permission.kobject.read"),
     )
 )
-#: Endpoints any valid key may call, whatever its roles.
-NO_ROLE = frozenset({"GET /v1/auth/tokens/current"})
 
 
 def _legacy(role: str) -> bool:
@@ -121,6 +119,6 @@ def roles_needed(method: str, path: str) -> Optional[Tuple[str, ...]]:
     """The roles of which a key needs one to call ``method path`` (``()``: none needed), or None for
     a path no table knows. Call it with a path template (ids as ``{id}``) so the cache stays small."""
     endpoint = contract.endpoint_for(method, path)
-    if endpoint is not None and (endpoint.roles or endpoint.key in NO_ROLE):
+    if endpoint is not None and (endpoint.roles or endpoint.any_key):
         return endpoint.roles
     return next((roles for pattern, roles in SANDBOX_ROLES if pattern.fullmatch(path)), None)
