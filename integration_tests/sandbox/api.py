@@ -162,8 +162,6 @@ class KustomerApi:
                  contract: Optional[ContractCheck] = None) -> None:
         self.store, self.renderer, self.limits, self.options, self.now_ms = store, renderer, limits, options, now_ms
         self.contract = contract or ContractCheck()
-        #: ``kind -> ChildIndex`` of messages and notes by conversation, built on first use.
-        self._child_index: Dict[str, ChildIndex] = {}
         lists = "|".join(("users", "teams", "tags", "shortcuts", "klasses", "customers", "conversations", "messages", "notes", "companies"))
         singles = "|".join(("users", "teams", "tags", "shortcuts", "customers", "conversations", "messages", "notes", "companies"))
         # (pattern, methods, is a search, handler): the first pattern that matches the whole path wins.
@@ -469,9 +467,7 @@ class KustomerApi:
 
     def _children_of_conversations(self, kind: str, conversations: set) -> List[int]:
         """Messages or notes (``kind``) of the given conversations, by index (creation order)."""
-        index = self._child_index.get(kind)
-        if index is None:
-            index = self._child_index[kind] = ChildIndex(self.store.colls[kind].rel["conversation"])
+        index = self.store.child_index(kind)
         if len(conversations) == 1:
             return index.of(next(iter(conversations)))
         return sorted(j for c in conversations for j in index.of(c))
@@ -686,26 +682,6 @@ class KustomerApi:
                 "last": link(max(pages, 1)),
             },
         })
-
-
-class ChildIndex:
-    """The children (messages or notes) of each conversation, from their ``conversation`` column.
-
-    The column as it was on first use is kept sorted by conversation (two arrays, 16 bytes a child)
-    and bisected; children created later are few and found by a scan of the column's tail.
-    """
-
-    def __init__(self, column: "array") -> None:
-        self.column = column
-        self.size = len(column)
-        self.order = array("l", sorted(range(self.size), key=column.__getitem__))  # stable: ascending per parent
-        self.keys = array("l", (column[j] for j in self.order))
-
-    def of(self, parent: int) -> List[int]:
-        """Indexes of ``parent``'s children, ascending."""
-        lo, hi = bisect_left(self.keys, parent), bisect_right(self.keys, parent)
-        column = self.column
-        return list(self.order[lo:hi]) + [j for j in range(self.size, len(column)) if column[j] == parent]
 
 
 def reason(status: int) -> str:

@@ -140,6 +140,11 @@ class Renderer:
         }
 
     # --- helpers ----------------------------------------------------------------------------
+    def _note_count(self, conversation: int) -> int:
+        """Kustomer counts a conversation's notes (the ones its notes list serves) in ``noteCount``."""
+        notes = self.store.colls["note"]
+        return sum(1 for j in self.store.child_index("note").of(conversation) if not notes.is_deleted(j))
+
     def _rng(self, kind: str, i: int, rev: int = 0) -> random.Random:
         return random.Random(self._base[kind] + i + rev * 10**20)
 
@@ -443,7 +448,7 @@ class Renderer:
             "channels": [channel] + ([rng.choice(CHANNELS)] if rng.random() < 0.1 else []),
             "status": status,
             "messageCount": inbound + outbound,
-            "noteCount": vr.randint(0, 2),
+            "noteCount": self._note_count(i),
             "satisfaction": vr.choice((None, None, None, 0, 1, 2, 3, 4, 5)),
             **self._common("conversation", i),
             "lastActivityAt": iso(last_activity),

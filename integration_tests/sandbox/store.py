@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 import zlib
 from array import array
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from typing import Dict, Iterable, List, Optional, Tuple
 
 #: Query contexts of ``POST /v1/customers/search`` (``kobject_<klass>`` narrows ``kobject``).
@@ -206,6 +206,7 @@ class Store:
         self.seed = seed
         self.now0_ms = now_ms
         self.lock = threading.RLock()
+        self._child_indexes: Dict[str, "ChildIndex"] = {}
         self.colls: Dict[str, Collection] = {kind: Collection(kind, stable_hash("tag", seed, kind)) for kind in ALL_TYPES}
         self.klass_names: List[str] = []
         #: Names of the Klasses that are disabled (still searchable, left out of ``GET /v1/klasses``).
@@ -218,6 +219,13 @@ class Store:
         self.conversation_updated0 = array("q")
         #: Per-instance singletons referenced by every object (org, brand, SLAs, queues).
         self.org_id = "%08x%016x" % (1_420_070_400 + stable_hash("org", seed) % 31_536_000, stable_hash("org-id", seed) * 0x9E3779B97F4A7C15 % (1 << 64))
+
+    def child_index(self, kind: str) -> "ChildIndex":
+        """The messages or notes (``kind``) of each conversation, built on first use."""
+        index = self._child_indexes.get(kind)
+        if index is None:
+            index = self._child_indexes[kind] = ChildIndex(self.colls[kind].rel["conversation"])
+        return index
 
     def coll(self, kind: str) -> Collection:
         return self.colls[kind]
@@ -271,3 +279,23 @@ class Store:
         with self.lock:
             i = coll.index_of(object_id)
             return None if i is None else coll.updated[i]
+
+
+class ChildIndex:
+    """The children (messages or notes) of each conversation, from their ``conversation`` column.
+
+    The column as it was on first use is kept sorted by conversation (two arrays, 16 bytes a child)
+    and bisected; children created later are few and found by a scan of the column's tail.
+    """
+
+    def __init__(self, column: "array") -> None:
+        self.column = column
+        self.size = len(column)
+        self.order = array("l", sorted(range(self.size), key=column.__getitem__))  # stable: ascending per parent
+        self.keys = array("l", (column[j] for j in self.order))
+
+    def of(self, parent: int) -> List[int]:
+        """Indexes of ``parent``'s children, ascending."""
+        lo, hi = bisect_left(self.keys, parent), bisect_right(self.keys, parent)
+        column = self.column
+        return list(self.order[lo:hi]) + [j for j in range(self.size, len(column)) if column[j] == parent]
