@@ -41,9 +41,12 @@ import yaml
 
 from integration_tests.conftest import REPO, TOKEN, api_resources, assert_no_secret, ground_truth
 from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
+from scripts.builder_bundle import components_py, manifest_yaml
 
 MANIFEST: Dict[str, Any] = yaml.safe_load((REPO / "manifest.yaml").read_text())
-COMPONENTS_PY = (REPO / "source_kustomer" / "components.py").read_text()
+# What a user uploads: the bundle of make builder-bundle (the package's modules in one file).
+BUNDLED_MANIFEST: Dict[str, Any] = yaml.safe_load(manifest_yaml())
+COMPONENTS_PY = components_py()
 MANIFEST_STREAMS = [s.get("name") or s["$parameters"]["name"] for s in MANIFEST["streams"]]
 
 # The conversations read: a window of the last 180 days (one slice: the stream steps a year at a
@@ -123,7 +126,7 @@ def _config(request: Request, sandbox: Sandbox) -> Dict[str, Any]:
     if request.uploaded_components:
         # As the Builder holds a connector with custom code: the classes named after the module the CDK
         # registers the uploaded file as, the file's text and its checksum in the config.
-        manifest = json.loads(json.dumps(MANIFEST).replace('"source_kustomer.components.', '"source_declarative_manifest.components.'))
+        manifest = BUNDLED_MANIFEST
         extra = {
             "__injected_components_py": COMPONENTS_PY,
             "__injected_components_py_checksums": {"md5": hashlib.md5(COMPONENTS_PY.encode()).hexdigest()},
@@ -195,7 +198,7 @@ def test_resolve_manifest_returns_every_stream_of_the_manifest_resolved_without_
     templates = [d["stream_template"]["name"] for d in manifest["dynamic_streams"]]
     assert templates == ["kobject_klass"]
     # The custom classes are kept as the manifest names them, for the Builder to load.
-    assert "source_kustomer.components.SearchKeysetPagination" in json.dumps(manifest)
+    assert "source_kustomer.search.SearchKeysetPagination" in json.dumps(manifest)
     assert resolved.sandbox.counters["requests"] == 0
 
 
@@ -275,11 +278,11 @@ def test_test_read_of_a_list_stream_follows_links_next_up_to_the_page_limit(buil
     assert_no_secret(read.stdout + read.stderr, read.config)
     [slice_] = read.data["slices"]
     pages = slice_["pages"]
-    assert [p["request"]["url"] for p in pages] == [
-        f"{sandbox.url}/v1/users?pageSize=5",
-        f"{sandbox.url}/v1/users?page=2&pageSize=5",
-        f"{sandbox.url}/v1/users?page=3&pageSize=5",
-    ]
+    # Each status on its own (Kustomer's filters cannot be combined), each up to the page limit.
+    urls = [p["request"]["url"] for p in pages]
+    assert urls[:3] == [f"{sandbox.url}/v1/users?pending=true&pageSize=5", f"{sandbox.url}/v1/users?deleted=true&pageSize=5",
+                        f"{sandbox.url}/v1/users?deleted=false&pageSize=5"]
+    assert urls[3:] == [f"{sandbox.url}/v1/users?page={n}&pageSize=5&deleted=false" for n in (2, 3)]
     for page in pages:
         assert page["request"]["http_method"] == "GET" and page["request"]["body"] is None
         assert page["request"]["headers"]["Authorization"] == "Bearer ****"
@@ -287,11 +290,12 @@ def test_test_read_of_a_list_stream_follows_links_next_up_to_the_page_limit(buil
         # Each page's records are the users of its response, in order.
         assert [r["id"] for r in page["records"]] == [u["id"] for u in json.loads(page["response"]["body"])["data"]]
     ids = [r["id"] for r in read.records()]
-    assert len(ids) == len(set(ids)) == 15 and set(ids) <= ground_truth(sandbox, "users")
-    # Exactly max_pages_per_slice requests for users: the page limit bounds what is sent. CDK 7.39.1
-    # does not cut a read at max_records (12 here): reaching it only sets test_read_limit_reached,
-    # so the three pages' 15 records are all shown.
-    assert sandbox.requests_by_path().get("GET /v1/users") == USERS_LIMITS["max_pages_per_slice"]
+    expected = len(sandbox.user_ids("pending")) + len(sandbox.user_ids("deactivated")) + 3 * 5
+    assert len(ids) == len(set(ids)) == expected and set(ids) <= ground_truth(sandbox, "users")
+    # The page limit bounds what is sent: the active users' three pages, the other statuses' one each.
+    # CDK 7.39.1 does not cut a read at max_records (12 here): reaching it only sets
+    # test_read_limit_reached, so every page's records are shown.
+    assert sandbox.requests_by_path().get("GET /v1/users") == len(urls) == 5
     assert read.data["test_read_limit_reached"] is True
     assert len(ids) > USERS_LIMITS["max_records"]
 
@@ -305,7 +309,7 @@ def test_test_read_with_a_rejected_key_shows_the_connectors_own_message(builder)
     # unmasked: the Builder registers no secrets. A refusal during the read itself is a clean ERROR log.)
     assert read.returncode == 0
     assert read.answer["type"] == "TRACE" and read.answer["trace"]["type"] == "ERROR"
-    assert "Kustomer rejected the API key (Unauthorized)" in read.error()
+    assert "Kustomer rejected the API key for GET /v1/klasses (Unauthorized)" in read.error()
     assert "Either the key is wrong" in read.error()
     assert not any(m["type"] == "RECORD" for m in read.messages)
     # One request, answered 401: the Builder does not retry, and the read stops at the first refusal
@@ -333,5 +337,5 @@ def test_test_read_with_components_py_uploaded_as_the_builder_ui_sends_it(builde
     assert read.returncode == 0 and read.answer["type"] == "RECORD", read.error()
     assert read.error_logs() == []
     ids = [r["id"] for r in read.records()]
-    assert len(ids) == 15 and set(ids) <= ground_truth(read.sandbox, "users")
-    assert read.sandbox.requests_by_path().get("GET /v1/users") == USERS_LIMITS["max_pages_per_slice"]
+    assert ids == [r["id"] for r in builder["users"].records()] and set(ids) <= ground_truth(read.sandbox, "users")
+    assert read.sandbox.requests_by_path().get("GET /v1/users") == 5
