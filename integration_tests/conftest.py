@@ -104,7 +104,11 @@ def catalog_for(streams) -> Dict[str, Any]:
 
 
 def ground_truth(sandbox: Sandbox, stream: str) -> set:
-    """Ids of a search or list stream, from the sandbox's own store (deleted objects included, the default)."""
+    """Ids of a search or list stream, from the sandbox's own store (deleted objects included, the default).
+    Notes are searched over the last two years only: Kustomer's archive documents no notes."""
+    if stream == "notes":
+        cutoff = sandbox.archive_cutoff()
+        return {i for i in sandbox.ids("note", include_deleted=True) if sandbox.updated_at("note", i) >= cutoff}
     if stream in SEARCH_CONTEXTS:
         return sandbox.ids(SEARCH_CONTEXTS[stream], include_deleted=True)
     if stream == "klasses":  # every Klass, enabled or not
@@ -121,7 +125,6 @@ NESTED: Dict[str, Tuple[str, str, List[List[str]]]] = {
         ("shared_phones", "sharedPhones"), ("shared_socials", "sharedSocials"), ("shared_external_ids", "sharedExternalIds")]},
     **{f"company_{name}": ("company", "company", [["attributes", name]]) for name in ("emails", "phones", "socials", "urls", "locations")},
     "note_user_mentions": ("note", "note", [["relationships", "userMentions", "data"]]),
-    "message_attachments": ("message", "message", [["relationships", "attachments", "data"]]),
     "message_shortcuts": ("message", "message", [["relationships", "shortcuts", "data"]]),
     "team_members": ("teams", "team", [["attributes", "members"]]),
     "team_queues": ("routing/settings", "team_routing_setting", [["relationships", "queues", "data"]]),
@@ -166,6 +169,11 @@ def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
     if stream in ("conversation_events", "conversation_forwards", "conversation_times"):
         children = sandbox.conversation_children_ids(stream.split("_", 1)[1], sandbox.ids("conversation", include_deleted=True))
         return {(i,) for ids in children.values() for i in ids}
+    if stream == "message_attachments":  # every conversation's, deleted ones too (their lists still answer)
+        conversations = sandbox.ids("conversation", include_deleted=True)
+        return {(attachment,) for _, _, attachment in sandbox.attachments(conversations, include_deleted=True)}
+    if stream == "conversation_notes":  # every note a conversation lists: the live ones
+        return {(i,) for i in sandbox.ids("note")}
     if stream in ("customer_drafts", "customer_merges"):
         return {(i,) for i in sandbox.customer_children_ids(stream.split("_", 1)[1], sandbox.ids("customer", include_deleted=True))}
     if stream == "outbound_accounts":

@@ -14,8 +14,8 @@ def test_spec_lists_every_config_field_in_form_order(connector):
     spec = connector.run("spec").of_type("SPEC")[0]["spec"]["connectionSpecification"]
 
     order = sorted(spec["properties"], key=lambda name: spec["properties"][name]["order"])
-    assert order == ["api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "include_deleted",
-                     "requests_per_minute", "num_workers", "api_url"]
+    assert order == ["api_token", "org_name", "region", "start_date", "page_size", "lookback_window", "include_deleted",
+                     "requests_per_minute", "rate_limit_share", "num_workers", "api_url"]
     assert spec["required"] == ["api_token"]
     assert spec["properties"]["api_token"]["airbyte_secret"] is True
 
@@ -24,9 +24,13 @@ def test_spec_lists_every_config_field_in_form_order(connector):
     "token,status,hint",
     [
         ("sandbox-token", "SUCCEEDED", ""),
-        ("not-a-key", "FAILED", "Either the key is wrong"),
+        ("legacy-token", "SUCCEEDED", ""),  # the legacy form of every role
+        ("not-a-key", "FAILED", "Kustomer rejected the API key (Unauthorized). Copy it again from Settings > Security > API Keys"),
         ("expired-token", "FAILED", "has expired"),
-        ("norole-token", "FAILED", "lacks a role"),
+        ("norole-token", "FAILED", "cannot search Kustomer: it has none of the roles org.permission.search.create"),
+        ("nosearch-token", "FAILED", "cannot search Kustomer"),
+        ("eu-token", "FAILED", "belongs to Kustomer's region in the European Union (pod prod2)"),
+        ("india-token", "FAILED", "or set Region to india (https://api.prod4.kustomerapp.com)"),
     ],
 )
 def test_check(connector, sandbox, token, status, hint):

@@ -21,11 +21,13 @@ ETLEAP_STREAMS = """
     sla_criteria sla_versions satisfactions shortcuts snoozes spam_senders tags team_queues
     team_routing_settings teams users team_members
 """.split()
+# Beyond Etleap's list: every note per conversation (older than two years too) and the API key's roles.
+EXTRA_STREAMS = ["conversation_notes", "api_key_roles"]
 NESTED_IN_SEARCH = {
     "customers": [s for s in ETLEAP_STREAMS if s.startswith("customer_") and s not in ("customer_drafts", "customer_merges")],
     "companies": [s for s in ETLEAP_STREAMS if s.startswith("company_")],
     "notes": ["note_user_mentions"],
-    "messages": ["message_attachments", "message_shortcuts"],
+    "messages": ["message_shortcuts"],
 }
 
 
@@ -47,7 +49,7 @@ def streams(sandbox, tmp_path_factory) -> Dict[str, Dict[str, Any]]:
 def test_discover_lists_every_etleap_entity_and_one_stream_per_enabled_klass(streams, sandbox):
     klasses = {"kobject_" + k["attributes"]["name"].replace("-", "_") for k in api_resources(sandbox, "klasses?status=enabled")}
     assert len(klasses) == 4 and len(api_resources(sandbox, "klasses?status=existing_only")) == 5  # one is disabled
-    assert set(streams) == set(ETLEAP_STREAMS) | klasses
+    assert set(streams) == set(ETLEAP_STREAMS) | set(EXTRA_STREAMS) | klasses
 
 
 def test_custom_attributes_are_typed_columns_from_the_org_metadata(streams, sandbox):
@@ -75,7 +77,11 @@ def test_full_read_of_every_stream_matches_the_sandbox_exactly(connector, sandbo
     customer = run.records("customers")[0]
     assert {k: v for k, v in customer.items() if k.startswith("custom_")} == {"custom_" + k: v for k, v in customer["custom"].items()}
     attachment = run.records("message_attachments")[0]
-    assert attachment["type"] == "attachment" and attachment["message_id"] and attachment["message_updated_at"]
+    assert attachment["type"] == "attachment" and attachment["message_id"] and attachment["conversation_id"]
+    assert attachment["name"] and attachment["content_type"] and attachment["content_length"] > 0 and attachment["redacted"] in (True, False)
+    assert {r["status"] for r in run.records("users")} == {"active", "deactivated", "pending"}
+    roles = run.records("api_key_roles")
+    assert len(roles) == 1 and roles[0]["roles"] and roles[0]["unreadable_streams"] == [] and "last_token_chars" not in roles[0]
 
 
 def test_deleted_objects_are_emitted_flagged_by_default_and_left_out_on_request(connector, sandbox):

@@ -43,7 +43,8 @@ def test_the_installed_package_runs_from_anywhere_without_the_repository(wheel, 
 
     spec = next(json.loads(line) for line in result.stdout.splitlines() if '"SPEC"' in line)
     properties = spec["spec"]["connectionSpecification"]["properties"]
-    assert set(properties) == {"api_token", "start_date", "region", "org_name", "page_size", "lookback_window", "include_deleted", "requests_per_minute", "num_workers", "api_url"}
+    assert set(properties) == {"api_token", "org_name", "region", "start_date", "page_size", "lookback_window", "include_deleted",
+                               "requests_per_minute", "rate_limit_share", "num_workers", "api_url"}
     located = subprocess.run(
         [sys.executable, "-c", "from source_kustomer.source import manifest_path; print(manifest_path())"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,

@@ -158,7 +158,7 @@ def test_check_refuses_a_redirect_off_kustomer(connector, evil_host):
         ({"start_date": "2024-13-01"}, "Start Date (start_date): '2024-13-01' is not of the form YYYY-MM-DDTHH:MM:SSZ"),
         ({"start_date": "2024-02-31T00:00:00Z"}, "Write it as YYYY-MM-DDTHH:MM:SSZ"),
         ({"start_date": "yesterday"}, "For example: 2024-01-01T00:00:00Z"),
-        ({"region": "mars"}, "Region (region): 'mars' is not one of ['us', 'eu']"),
+        ({"region": "mars"}, "Region (region): 'mars' is not one of ['us', 'eu', 'india']"),
         ({"page_size": "abc"}, "Page Size (page_size): 'abc' is not of type 'integer'"),
         ({"page_size": 0}, "Page Size (page_size): 0 is less than the minimum of 1"),
         ({"api_token": ""}, "The API token (api_token) is empty"),

@@ -44,6 +44,8 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_parse
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_kustomer.access import refusal
+
 # --------------------------------------------------------------------------------------------------
 # Records: JSON:API resources -> flat, snake_cased rows named as the Stitch (singer) schema names them
 # --------------------------------------------------------------------------------------------------
@@ -460,8 +462,9 @@ class KustomerErrorBodies(ErrorHandler):
     """The Kustomer answers that only their bodies (or their path) tell apart, checked without parsing
     every page again.
 
-    - An expired key gets the same 401 as a wrong key or a missing role; only its body says
-      "Expired token": a config error that says so.
+    - A refused key (401 or 403): an expired key, a wrong one, one of another region or one
+      without the endpoint's role, told apart by the body and the endpoint (``access.refusal``): a
+      config error that says what to do.
     - A page garbled on the way still has status 200; only its body, not JSON, shows it: retried.
     - A page that holds fewer objects than Kustomer's own ``meta`` promises (a search page short of
       ``min(pageSize, total - offset)``, a list page short of ``pageSize`` though ``links.next``
@@ -477,7 +480,6 @@ class KustomerErrorBodies(ErrorHandler):
     """
 
     handler: ErrorHandler
-    expired_key_message: str
     parameters: InitVar[Mapping[str, Any]]
     config: Config = field(default_factory=dict)
 
@@ -496,8 +498,8 @@ class KustomerErrorBodies(ErrorHandler):
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response):
             status, body = response_or_exception.status_code, response_or_exception.content or b""
-            if status in (401, 403) and b"expired token" in body.lower():
-                return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, self.expired_key_message)
+            if status in (401, 403):
+                return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, refusal(response_or_exception))
             moved_to = _other_host(response_or_exception)
             if moved_to:
                 return ErrorResolution(
@@ -600,13 +602,20 @@ class RateLimitBucket:
     what Kustomer's headers say: the bucket's limit (never above ``ceiling``, the user's cap), the
     window's true end and, if fewer requests are left than this sync counted (other integrations
     spend from the same org budget), that smaller number. Until a response names the window, it is
-    assumed to start with the first request and last ``window_s``.
+    assumed to start with the first request and last ``window_s``. Of each limit the sync spends
+    only its ``share`` (the rest is left to the org's other integrations), at least one request.
     """
 
     def __init__(
-        self, limit: int, window_s: float = 60.0, ceiling: Optional[int] = None, clock: Optional[Callable[[], float]] = None
+        self,
+        limit: int,
+        window_s: float = 60.0,
+        ceiling: Optional[int] = None,
+        clock: Optional[Callable[[], float]] = None,
+        share: float = 1.0,
     ) -> None:
-        self.limit, self.window_s, self.ceiling = int(limit), float(window_s), ceiling
+        self.window_s, self.ceiling, self.share = float(window_s), ceiling, float(share)
+        self.limit = self._ours(int(limit))
         self._clock = clock or (lambda: time.time())
         self.remaining, self.reset_at = self.limit, 0.0
         self._lock = threading.Lock()
@@ -628,12 +637,15 @@ class RateLimitBucket:
             if reset_at is not None and reset_at <= now:
                 return  # an answer from a window that has closed since: nothing left to learn from it
             if limit is not None and limit > 0:
-                limit = min(limit, self.ceiling or limit)
+                limit = self._ours(min(limit, self.ceiling or limit))
                 self.remaining, self.limit = max(0, self.remaining + limit - self.limit), limit
             if reset_at is not None:
                 self.reset_at = reset_at
             if remaining is not None:
                 self.remaining = min(self.remaining, remaining)
+
+    def _ours(self, limit: int) -> int:
+        return max(1, int(limit * self.share))
 
 
 SEARCH_PATH = re.compile(r"/v1/customers(/archive)?/search$")
@@ -643,7 +655,7 @@ class KustomerApiBudget(APIBudget):
     """Kustomer's two rate-limit buckets, shared by every stream and thread of a sync.
 
     Every request spends from the org's budget (300 to 2,000 a minute by plan, the
-    ``requests_per_minute`` option); a search (``POST /v1/customers/search`` or its archive) spends
+    ``requests_per_minute`` option, of which the sync takes ``rate_limit_share``); a search (``POST /v1/customers/search`` or its archive) spends
     from the API key's search budget too, 100 a minute. Each response's ``x-ratelimit-limit``,
     ``-remaining`` and ``-reset`` update the bucket they describe: a search answer describes the
     search bucket unless its limit is the org's. The search limit is whatever Kustomer says it is; the
@@ -652,15 +664,23 @@ class KustomerApiBudget(APIBudget):
     matching policy only, takes its limits as constants and reads the reset as whole epoch seconds.)
     """
 
-    def __init__(self, requests_per_minute: int = 1000, searches_per_minute: int = 100, window_s: float = 60.0) -> None:
+    def __init__(
+        self, requests_per_minute: int = 1000, searches_per_minute: int = 100, window_s: float = 60.0, org_share: float = 1.0
+    ) -> None:
         super().__init__(policies=[])
-        self.org = RateLimitBucket(requests_per_minute, window_s, ceiling=requests_per_minute)
+        self.org = RateLimitBucket(requests_per_minute, window_s, ceiling=requests_per_minute, share=org_share)
         self.search = RateLimitBucket(searches_per_minute, window_s)
         self._org_limit_said: Optional[float] = None  # the org limit Kustomer last named
 
     @classmethod
     def for_config(cls, config: Mapping[str, Any]) -> "KustomerApiBudget":
-        return cls(requests_per_minute=int(config.get("requests_per_minute") or 1000))
+        """The org's limit is shared by every key and app user of the org: the sync spends only
+        ``rate_limit_share`` percent of it (default 50). The search limit is the API key's own."""
+        share = config.get("rate_limit_share")
+        return cls(
+            requests_per_minute=int(config.get("requests_per_minute") or 1000),
+            org_share=(float(share) if share else 50.0) / 100,
+        )
 
     @staticmethod
     def is_search(request: Any) -> bool:

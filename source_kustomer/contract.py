@@ -26,6 +26,17 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequ
 
 PAGES = frozenset({"page", "pageSize"})  # DOCS concepts/pagination: every paginated list and the search
 
+#: Kustomer's regions (DOCS get-started/regions-and-base-urls): the pod that serves each, and its API
+#: host. The org's own host, https://<org>.api.kustomerapp.com, routes to the right region by itself.
+#: A key sent to another region's host fails with "Auth token associated with pod prod2 but request
+#: is being handled by prod1".
+REGIONS: Mapping[str, Tuple[str, str, str]] = {
+    "us": ("prod1", "https://api.kustomerapp.com", "the United States"),
+    "eu": ("prod2", "https://api.prod2.kustomerapp.com", "the European Union"),
+    "india": ("prod4", "https://api.prod4.kustomerapp.com", "India"),
+}
+ORG_HOST = "https://{org}.api.kustomerapp.com"
+
 #: Where a search runs: the last two years (``SEARCH``) or older objects (``ARCHIVE``).
 SEARCH = "/v1/customers/search"
 ARCHIVE = "/v1/customers/archive/search"

@@ -11,7 +11,8 @@ objects is read from ``POST /v1/customers/search`` and ``/v1/customers/archive/s
 import logging
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -27,6 +28,7 @@ from airbyte_cdk.sources.types import Config, Record, StreamSlice, StreamState
 from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_parse
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_kustomer.contract import ARCHIVE, SEARCHES
 from source_kustomer.components import _DATE_TIME, updated_at_of
 
 logger = logging.getLogger("airbyte")
@@ -34,6 +36,9 @@ logger = logging.getLogger("airbyte")
 #: The cursor's slice fields (DatetimeBasedCursor's defaults) and their format.
 START, END = "start_time", "end_time"
 INSTANT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+#: Records yielded after one before it counts as handled (see KustomerSearchRetriever).
+HANDLED_AFTER = 2
 
 #: /search serves objects updated in the last 730 days, /archive/search the older ones. The two days
 #: each side of that line are asked of both, so a clock that is off by less than that loses nothing.
@@ -43,6 +48,10 @@ MARGIN = timedelta(days=2)
 
 def _instant(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime(INSTANT)
+
+
+def _later(one: Optional[datetime], other: Optional[datetime]) -> Optional[datetime]:
+    return other if one is None or (other is not None and other > one) else one
 
 
 def _moment(value: Any) -> Optional[datetime]:
@@ -127,15 +136,20 @@ class KustomerSearchRetriever(Retriever):
     are only in ``/v1/customers/archive/search``, which documents no ``note`` context. A slice that
     begins before the window is read from the archive first (up to two days into the window), then
     from live search (from two days before it), each as its own phase slice (``archive`` in its
-    extra fields picks the endpoint). A stream without the archive (``with_archive`` false: notes)
-    cannot be read before the window; it says exactly which range it skips and why.
+    extra fields picks the endpoint). A context the archive does not document (notes) cannot be read
+    before the window; the stream says exactly which range it skips and why.
 
     CDK limit: the concurrent cursor checkpoints a stream only when one of its slices closes, so a
     sync killed in the middle of a slice would read it again from its start. Records arrive in
-    ascending ``updatedAt``, so once a record is emitted nothing older is left to emit: every
-    ``checkpoint_every`` records the part read so far is closed on the stream's own cursor (never
-    past the margin while the archive is read, since live search comes after it), and the cursor
-    emits its usual state. A killed sync re-reads at most that many records.
+    ascending ``updatedAt``, so once a record is handled nothing older is left to handle: every
+    ``checkpoint_every`` records the part handled so far is closed on the stream's own cursor, and
+    the cursor emits its usual state. A killed sync re-reads at most that many records. "Handled"
+    lags ``HANDLED_AFTER`` records behind "yielded": a parent stream's records are read one ahead by
+    the CDK's substream router and its slices one ahead again by the per-partition cursor, and a
+    parent's state must never pass a page whose children were not yet made (the per-partition cursor
+    saves the parent's state as it stands when the child stream ends, also when it fails). Nor does a
+    checkpoint pass the margin where live search begins while the archive is read, since live search
+    comes after it.
     """
 
     retriever: Retriever
@@ -146,10 +160,10 @@ class KustomerSearchRetriever(Retriever):
     checkpoint_every: Union[int, str] = 500
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._with_archive = parameters.get("archive", True) is not False
         self._every = max(1, int(InterpolatedString.create(str(self.checkpoint_every), parameters=parameters).eval(self.config)))
         self._name = self.name or parameters.get("name", "")
-        self._context = parameters.get("query_context", self._name)
+        self._context = str(parameters.get("query_context", ""))
+        self._with_archive = bool(SEARCHES[ARCHIVE].contexts.match(self._context))
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[StreamData]:
         if stream_slice is None or START not in stream_slice:
@@ -159,19 +173,25 @@ class KustomerSearchRetriever(Retriever):
         if not self._with_archive:
             self._say_what_search_cannot_reach(stream_slice, window)
         field = self.cursor.cursor_field.cursor_field_key if hasattr(self.cursor, "cursor_field") else "updated_at"
-        newest: Optional[datetime] = None
+        newest: Optional[datetime] = None  # of every record read
+        # The cursor values (capped as a checkpoint may take them) of the records yielded lately; a
+        # record is handled once HANDLED_AFTER more have been yielded after it.
+        pending: Deque[Optional[datetime]] = deque()
+        handled: Optional[datetime] = None
         since = 0
         for phase in window.phases(stream_slice, self._with_archive):
             for record in self.retriever.read_records(records_schema, phase):
-                yield record  # resumes once the record is emitted
+                yield record
                 moment = _moment(record.get(field) if isinstance(record, Mapping) else None)
-                if moment is not None and (newest is None or moment > newest):
-                    newest = moment
+                newest = _later(newest, moment)
+                pending.append(window.checkpoint_in(phase, moment) if moment else None)
+                if len(pending) > HANDLED_AFTER:
+                    handled = _later(handled, pending.popleft())
                 since += 1
-                if since >= self._every and newest is not None:
-                    self._checkpoint(stream_slice, field, window.checkpoint_in(phase, newest))
+                if since >= self._every and handled is not None:
+                    self._checkpoint(stream_slice, field, handled)
                     since = 0
-        if newest is not None:
+        if newest is not None:  # the whole slice is read
             self._checkpoint(stream_slice, field, newest)
 
     def _checkpoint(self, stream_slice: StreamSlice, field: str, moment: datetime) -> None:
@@ -308,7 +328,7 @@ class SearchPageCheck(RecordFilter):
     ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
     records at exactly that instant come back once more. Within a slice, records arrive in ascending
     ``updatedAt``; the filter remembers the ids met at the latest instant and drops their repeats.
-    A resource without a usable ``updatedAt`` (never seen from Kustomer, but possible) has no instant
+    A ``condition`` then filters as the CDK's ``RecordFilter`` does. A resource without a usable ``updatedAt`` (never seen from Kustomer, but possible) has no instant
     to be remembered by: its id is remembered for the whole slice instead. One slice is read by one
     thread at a time, so the memory is kept per slice.
     """
@@ -331,7 +351,8 @@ class SearchPageCheck(RecordFilter):
     ) -> Iterable[Mapping[str, Any]]:
         page = list(records)
         self._check(page, stream_slice, next_page_token)
-        yield from self._first_sightings(page, stream_slice)
+        kept = self._first_sightings(page, stream_slice)
+        yield from super().filter_records(kept, stream_state, stream_slice, next_page_token) if self.condition else kept
 
     def _check(self, page: List[Mapping[str, Any]], stream_slice: Optional[StreamSlice], next_page_token: Optional[Mapping[str, Any]]) -> None:
         if stream_slice is None or START not in stream_slice:

@@ -4,7 +4,8 @@
 as Kustomer does: filter on ``<ctx>_updated_at`` (gte/lte), stable ascending sort by updatedAt then id,
 at most 100 pages per query (page 100 still links to page 101, which is refused), and objects
 updated more than two years ago only in the archive. List endpoints page by ``page``/``pageSize``
-with relative ``links.next``. Every request is recorded, so tests can count and inspect them.
+with relative ``links.next``; the users a test serves are all active (``deleted=false``), none pending
+or deactivated. Every request is recorded, so tests can count and inspect them.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class MockKustomer:
 
     def _list(self, endpoint: str, resources: List[Dict[str, Any]], request: Any) -> Dict[str, Any]:
         page, size = page_and_size(request)
+        if endpoint == "users" and (request.qs.get("pending") == ["true"] or request.qs.get("deleted") == ["true"]):
+            resources = []  # the users served are active: none pending, none deactivated
         more = page * size < len(resources)
         link = f"/v1/{endpoint}{'&' if '?' in endpoint else '?'}page=%d&pageSize={size}"
         return {

@@ -19,6 +19,6 @@ def _of_family(family: str) -> List[Dict[str, Any]]:
 SEARCH_STREAMS: Dict[str, str] = {p["name"]: p["query_context"] for p in _of_family("search_stream")}
 # incremental list stream name -> its endpoint, and the page size Kustomer allows on it (audit logs,
 # paged by a cursor and filtered by time, are tested on their own)
-_LISTS = [p for p in _of_family("list_stream") if p["name"] != "audit_logs"]
+_LISTS = [p for p in _of_family("list_stream") + _of_family("users_by_status") if p["name"] != "audit_logs"]
 LIST_ENDPOINTS: Dict[str, str] = {p["name"]: p["endpoint"] for p in _LISTS}
 LIST_STREAMS: Dict[str, int] = {p["name"]: p.get("max_page_size", 100) for p in _LISTS}

@@ -8,7 +8,7 @@ import requests_mock as requests_mock_module
 from unit_tests.conftest import check, check_status
 
 TOKEN = "config-test-token-9f8e7d6c5b4a"
-EMPTY_USERS = {"data": [], "links": {"next": None}}
+A_KEY = {"data": {"type": "auth_token", "id": "k1", "attributes": {"roles": ["org.permission.search.create"]}}}
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,8 @@ EMPTY_USERS = {"data": [], "links": {"next": None}}
         ({}, "https://api.kustomerapp.com"),
         ({"region": "us"}, "https://api.kustomerapp.com"),
         ({"region": "eu"}, "https://api.prod2.kustomerapp.com"),
+        ({"region": "india"}, "https://api.prod4.kustomerapp.com"),
+        ({"region": "eu", "org_name": "acme"}, "https://acme.api.kustomerapp.com"),  # the org host routes to the region
         ({"org_name": "acme"}, "https://acme.api.kustomerapp.com"),
         ({"region": "eu", "api_url": "https://acme.api.prod2.kustomerapp.com/"}, "https://acme.api.prod2.kustomerapp.com"),
         ({"api_url": "http://127.0.0.1:8123"}, "http://127.0.0.1:8123"),
@@ -25,10 +27,10 @@ EMPTY_USERS = {"data": [], "links": {"next": None}}
 )
 def test_region_org_and_api_url_choose_the_host(config, host):
     with requests_mock_module.Mocker() as mocker:
-        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+        mocker.get(requests_mock_module.ANY, json=A_KEY)
 
         assert check_status(check({"api_token": TOKEN, **config}))[0] == "SUCCEEDED"
-        assert mocker.request_history[0].url.startswith(f"{host}/v1/users")
+        assert mocker.request_history[0].url == f"{host}/v1/auth/tokens/current"
 
 
 @pytest.mark.parametrize(
@@ -54,7 +56,7 @@ def test_a_token_is_never_sent_to_a_host_outside_kustomer(api_url):
     """Refused twice over: by the spec's pattern (every runtime validates config against it) and by
     KustomerHostOnly (tested in test_components.py)."""
     with requests_mock_module.Mocker() as mocker:
-        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+        mocker.get(requests_mock_module.ANY, json=A_KEY)
 
         output = check({"api_token": TOKEN, "api_url": api_url})
 
@@ -69,7 +71,7 @@ def test_a_token_is_never_sent_to_a_host_outside_kustomer(api_url):
     [
         ({"start_date": "2024-13-01"}, "2024-13-01"),
         ({"start_date": "2024-02-31T00:00:00Z"}, "YYYY-MM-DDTHH:MM:SSZ"),
-        ({"region": "mars"}, "'mars' is not one of ['us', 'eu']"),
+        ({"region": "mars"}, "'mars' is not one of ['us', 'eu', 'india']"),
         ({"page_size": "abc"}, "'abc' is not of type 'integer'"),
         ({"page_size": 5000}, "5000 is greater than the maximum of 500"),
         ({"lookback_window": "5 minutes"}, "5 minutes"),
@@ -79,7 +81,7 @@ def test_a_token_is_never_sent_to_a_host_outside_kustomer(api_url):
 )
 def test_bad_config_fails_check_before_any_request(config, hint):
     with requests_mock_module.Mocker() as mocker:
-        mocker.get(requests_mock_module.ANY, json=EMPTY_USERS)
+        mocker.get(requests_mock_module.ANY, json=A_KEY)
 
         status, message = check_status(check({"api_token": TOKEN, **config}))
 
@@ -89,8 +91,8 @@ def test_bad_config_fails_check_before_any_request(config, hint):
 
 def test_a_redirect_off_kustomer_never_carries_the_token():
     with requests_mock_module.Mocker() as mocker:
-        mocker.get("https://api.kustomerapp.com/v1/users", status_code=302, headers={"Location": "https://evil.example/v1/users"})
-        mocker.get("https://evil.example/v1/users", json=EMPTY_USERS)
+        mocker.get("https://api.kustomerapp.com/v1/auth/tokens/current", status_code=302, headers={"Location": "https://evil.example/v1/x"})
+        mocker.get("https://evil.example/v1/x", json=A_KEY)
 
         output = check({"api_token": TOKEN})
 
@@ -104,8 +106,9 @@ def test_a_redirect_off_kustomer_never_carries_the_token():
 
 def test_a_redirect_within_the_kustomer_host_is_followed():
     with requests_mock_module.Mocker() as mocker:
-        mocker.get("https://api.kustomerapp.com/v1/users", status_code=301, headers={"Location": "https://api.kustomerapp.com/v1/users/"})
-        mocker.get("https://api.kustomerapp.com/v1/users/", json=EMPTY_USERS)
+        mocker.get("https://api.kustomerapp.com/v1/auth/tokens/current", status_code=301,
+                   headers={"Location": "https://api.kustomerapp.com/v1/auth/tokens/current/"})
+        mocker.get("https://api.kustomerapp.com/v1/auth/tokens/current/", json=A_KEY)
 
         assert check_status(check({"api_token": TOKEN}))[0] == "SUCCEEDED"
         assert mocker.request_history[-1].headers["Authorization"] == f"Bearer {TOKEN}"
@@ -120,7 +123,7 @@ def test_config_errors_name_the_setting_and_the_form_it_expects_and_never_quote_
     assert problems is not None
     assert "Start Date (start_date): '2024-13-01' is not of the form YYYY-MM-DDTHH:MM:SSZ. For example: 2024-01-01T00:00:00Z." in problems
     assert "Concurrent Requests (num_workers): 0 is less than the minimum of 1." in problems
-    assert "Region (region): 'mars' is not one of ['us', 'eu']." in problems
+    assert "Region (region): 'mars' is not one of ['us', 'eu', 'india']." in problems
     assert "API Token (api_token): is not valid (type)." in problems and "12345678" not in problems
     assert config_problems({}, spec_schema()) == "API Token (api_token): is missing."
     assert config_problems({"api_token": "x"}, spec_schema()) is None

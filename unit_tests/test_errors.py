@@ -9,8 +9,12 @@ import pytest
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
 
+from urllib.parse import urlsplit
+
+from source_kustomer.contract import endpoint_for
 from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, check, check_status, ids, read_stream
 from unit_tests.manifest_streams import LIST_ENDPOINTS
+from source_kustomer.contract import ENDPOINTS
 from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
 
 EVERY_STREAM = pytest.mark.parametrize("stream", [*SEARCH_STREAMS, *LIST_STREAMS])
@@ -41,10 +45,43 @@ def test_every_stream_tells_an_expired_key_from_a_rejected_one(requests_mock, st
     rejected = read_stream(stream).errors[0].trace.error.message
 
     assert "has expired" in expired
-    assert "lacks a role" in rejected and "expired" not in rejected
+    assert "Either the key is wrong" in rejected and "or it lacks" in rejected and "expired" not in rejected
+
+
+@EVERY_STREAM
+def test_a_missing_role_names_the_roles_of_the_endpoint_the_stream_reads(requests_mock, stream):
+    method, url = endpoint_of(stream)
+    requests_mock.register_uri(method, url, status_code=403, json={"errors": [{"status": "403", "code": "forbidden", "title": "Missing required role"}]})
+
+    error = read_stream(stream).errors[0].trace.error
+
+    endpoint = endpoint_for(method, urlsplit(url).path)
+    assert error.failure_type == FailureType.config_error
+    assert f"Kustomer refused {endpoint.key} (Missing required role): the API key lacks" in error.message
+    assert all(role in error.message for role in endpoint.roles)
+
+
+@pytest.mark.parametrize("pod,region,host", [("prod2", "eu", "https://api.prod2.kustomerapp.com"), ("prod4", "india", "https://api.prod4.kustomerapp.com")])
+def test_a_key_of_another_region_is_told_which_host_to_use(requests_mock, pod, region, host):
+    said = f"Auth token associated with pod {pod} but request is being handled by prod1"
+    requests_mock.get(USERS, status_code=401, json={"errors": [{"code": "unauthorized", "message": said, "meta": {}}]})
+
+    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
+
+    assert error.failure_type == FailureType.config_error
+    assert f"(pod {pod})" in error.message and f"set Region to {region} ({host})" in error.message
+    assert "Set Organization Name" in error.message
 
 USERS = f"{BASE_URL}/v1/users"
 ONE_USER = {"data": [resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}
+NO_USERS = {"data": [], "links": {"next": None}}
+ACTIVE_USERS = f"{USERS}?deleted=false"  # the pending and deactivated users are asked for first, apart
+
+
+@pytest.fixture(autouse=True)
+def no_pending_or_deactivated_users(requests_mock) -> None:
+    requests_mock.get(f"{USERS}?pending=true", json=NO_USERS)
+    requests_mock.get(f"{USERS}?deleted=true", json=NO_USERS)
 
 
 def test_429_waits_until_the_reset_time_then_succeeds(requests_mock, backoff_sleeps):
@@ -114,12 +151,12 @@ def list_page(count: int, page: int = 1, size: int = 3, more: bool = True) -> di
 
 def test_a_list_page_short_of_its_size_though_more_follow_is_asked_for_again(requests_mock):
     answers = iter([list_page(2), list_page(3), list_page(1, page=2, more=False)])  # page 1 lost an object; the last may be short
-    requests_mock.get(USERS, json=lambda request, context: next(answers))
+    requests_mock.get(ACTIVE_USERS, json=lambda request, context: next(answers))
 
     output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
 
     assert ids(output) == [object_id(n) for n in (1, 2, 3, 4)]
-    assert [r.qs.get("page") for r in requests_mock.request_history if r.path == "/v1/users"] == [None, None, ["2"]]
+    assert [r.qs.get("page") for r in requests_mock.request_history if r.path == "/v1/users" and "deleted=false" in r.url] == [None, None, ["2"]]
 
 
 def test_a_search_page_short_of_what_its_total_promises_is_asked_for_again(kustomer):
@@ -142,12 +179,12 @@ def test_a_search_page_short_of_what_its_total_promises_is_asked_for_again(kusto
 
 
 def test_a_page_short_every_time_fails_the_sync_instead_of_leaving_a_gap(requests_mock):
-    requests_mock.get(USERS, json=list_page(2))
+    requests_mock.get(ACTIVE_USERS, json=list_page(2))
 
     output = read_stream("users", {**CONFIG, "page_size": 3, "max_retries": 2}, sync_mode=SyncMode.full_refresh)
 
     assert output.errors and "2 of the 3 objects page 1 should hold" in output.errors[-1].trace.error.internal_message + output.errors[-1].trace.error.message
-    assert len([r for r in requests_mock.request_history if r.path == "/v1/users"]) == 3
+    assert len([r for r in requests_mock.request_history if r.path == "/v1/users" and "deleted=false" in r.url]) == 3
 
 
 def test_expired_key_is_told_apart(requests_mock):
@@ -165,8 +202,8 @@ def test_invalid_key_or_missing_role_names_the_roles(requests_mock):
 
     error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
 
-    assert "rejected the API key (Unauthorized)" in error.message
-    assert "org.permission.search.create" in error.message and "expired" not in error.message
+    assert "Kustomer rejected the API key for GET /v1/users (Unauthorized)" in error.message
+    assert "org.permission.user.read, org.user.read" in error.message and "expired" not in error.message
     assert error.failure_type == FailureType.config_error
 
 
@@ -194,21 +231,66 @@ def test_an_error_text_inside_an_ordinary_record_is_just_data(requests_mock):
 
 # --- check ------------------------------------------------------------------------------------
 
+TOKEN_URL = f"{BASE_URL}/v1/auth/tokens/current"
+EVERY_ROLE = sorted({role for endpoint in ENDPOINTS for role in endpoint.roles if role.startswith("org.permission.")})
 
-def test_check_succeeds_with_one_request(requests_mock):
-    requests_mock.get(USERS, json=ONE_USER)
 
-    assert check_status(check(CONFIG))[0] == "SUCCEEDED"
-    assert len(requests_mock.request_history) == 1
+def key(*roles: str) -> dict:
+    """Kustomer's answer to GET /v1/auth/tokens/current for a key holding ``roles``."""
+    return {"data": {"type": "auth_token", "id": object_id(9), "attributes": {
+        "name": "Airbyte", "lastTokenChars": "6789", "roles": list(roles), "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-01-01T00:00:00.000Z", "lastAccessedAt": "2025-06-01T00:00:00.000Z"},
+        "relationships": {"org": {"data": {"type": "org", "id": object_id(0)}}, "user": {"data": {"type": "user", "id": object_id(8)}}}}}
+
+
+def test_check_succeeds_with_one_request_for_the_key_s_roles(requests_mock):
+    requests_mock.get(TOKEN_URL, json=key(*EVERY_ROLE))
+
+    output = check(CONFIG)
+
+    assert check_status(output)[0] == "SUCCEEDED"
+    assert [r.url for r in requests_mock.request_history] == [TOKEN_URL]
     assert requests_mock.request_history[0].headers["Authorization"] == f"Bearer {CONFIG['api_token']}"
+    assert not [m for m in output.logs if m.log.level.value == "WARN"]
+
+
+def test_legacy_roles_are_as_good_as_permission_sets(requests_mock):
+    legacy = {next((r for r in e.roles if not r.startswith("org.permission.")), e.roles[0]) for e in ENDPOINTS if e.roles}
+    requests_mock.get(TOKEN_URL, json=key(*legacy))
+
+    output = check(CONFIG)
+
+    assert check_status(output)[0] == "SUCCEEDED" and not [m for m in output.logs if m.log.level.value == "WARN"]
+
+
+def test_check_without_search_fails_naming_the_roles_to_add(requests_mock):
+    requests_mock.get(TOKEN_URL, json=key(*(r for r in EVERY_ROLE if "search" not in r)))
+
+    status, message = check_status(check(CONFIG))
+
+    assert status == "FAILED" and "The API key cannot search Kustomer" in message
+    assert "org.permission.search.create" in message and "org.user.search.read" in message
+
+
+def test_check_warns_naming_each_stream_the_key_cannot_read_and_the_role_that_would_fix_it(requests_mock):
+    requests_mock.get(TOKEN_URL, json=key(*(r for r in EVERY_ROLE if r not in ("org.permission.event.read", "org.permission.audit_logs.read"))))
+
+    output = check(CONFIG)
+
+    assert check_status(output)[0] == "SUCCEEDED"
+    [warning] = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
+    assert "conversation_events (add one of org.permission.event.read, org.user.event.read)" in warning
+    assert "audit_logs (add one of org.permission.audit_logs.read, org.user.audit_logs.read)" in warning
+    assert "users" not in warning.replace("audit_logs", "")
 
 
 @pytest.mark.parametrize(
-    "title,hint",
-    [("Expired token", "has expired"), ("Unauthorized", "lacks a role"), ("Missing role org.user.read", "org.user.read")],
+    "status,title,hint",
+    [(401, "Expired token", "has expired"), (401, "Unauthorized", "Kustomer rejected the API key (Unauthorized). Copy it again"),
+     (401, "Auth token associated with pod prod2 but request is being handled by prod1", "set Region to eu")],
 )
-def test_check_fails_with_an_actionable_message(requests_mock, title, hint):
-    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, title))
+def test_check_fails_with_an_actionable_message(requests_mock, status, title, hint):
+    requests_mock.get(TOKEN_URL, status_code=status, json=kustomer_error(status, title))
 
     status, message = check_status(check(CONFIG))
 
@@ -217,9 +299,7 @@ def test_check_fails_with_an_actionable_message(requests_mock, title, hint):
 
 
 def test_check_reports_an_unreachable_host_quickly(requests_mock, backoff_sleeps):
-    import requests
-
-    requests_mock.get(USERS, exc=requests.exceptions.ConnectionError("Connection refused"))
+    requests_mock.get(TOKEN_URL, exc=requests.exceptions.ConnectionError("Connection refused"))
 
     status, message = check_status(check(CONFIG))
 

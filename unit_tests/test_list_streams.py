@@ -16,9 +16,14 @@ list_streams = pytest.mark.parametrize("stream,max_page_size", LIST_STREAMS.item
 
 
 def requests_of(kustomer, stream: str):
-    """The requests the stream itself sent (stream building also lists the org's enabled Klasses)."""
+    """The requests the stream itself sent (stream building also lists the org's enabled Klasses);
+    for users, those of the active users (the pending and the deactivated are asked first, apart)."""
     path = "/v1/" + LIST_ENDPOINTS[stream].split("?")[0]
-    return [r for r in kustomer.mocker.request_history if r.path == path.lower() and "status=enabled" not in r.url]
+    sent = [r for r in kustomer.mocker.request_history if r.path == path.lower() and "status=enabled" not in r.url]
+    return [r for r in sent if "pending=true" not in r.url and "deleted=true" not in r.url]
+
+
+ACTIVE_ONLY = {"users": "&deleted=false"}  # the filter the users' pages keep
 
 
 def listed(stream: str, count: int):
@@ -44,7 +49,7 @@ def test_several_pages_follow_the_relative_next_link(kustomer, stream, max_page_
     assert ids(output) == [object_id(n) for n in range(1, max_page_size * 2 + 2)]
     urls = [r.url for r in requests_of(kustomer, stream)]
     endpoint = LIST_ENDPOINTS[stream]
-    assert urls[1] == f"https://api.kustomerapp.com/v1/{endpoint}{'&' if '?' in endpoint else '?'}page=2&pageSize={max_page_size}"
+    assert urls[1] == f"https://api.kustomerapp.com/v1/{endpoint}{'&' if '?' in endpoint else '?'}page=2&pageSize={max_page_size}{ACTIVE_ONLY.get(stream, '')}"
     assert len(urls) == 3
 
 
@@ -64,6 +69,8 @@ def test_incremental_emits_only_records_updated_since_the_state(kustomer, stream
 
     assert ids(first) == [object_id(n) for n in range(1, 6)]
     assert last_state(first) == {"updated_at": "2025-06-01T05:00:00.000000Z"}
+    if stream == "users":
+        assert {record.record.data["status"] for record in first.records} == {"active"}
     assert ids(second) == [object_id(5)]  # the record at the state instant is the boundary overlap
 
 
@@ -73,3 +80,19 @@ def test_a_smaller_configured_page_size_applies_to_lists_too(kustomer):
     read_stream("tags", {"api_token": "t", "page_size": 2}, sync_mode=SyncMode.full_refresh)
 
     assert requests_of(kustomer, "tags")[0].qs["pagesize"] == ["2"]
+
+
+def test_users_are_read_one_status_at_a_time_each_user_once_with_its_status(requests_mock):
+    def users(*numbers):
+        return {"data": [resource("user", n, T0) for n in numbers], "links": {"next": None}}
+
+    requests_mock.get("https://api.kustomerapp.com/v1/users?pending=true", json=users(1))
+    requests_mock.get("https://api.kustomerapp.com/v1/users?deleted=true", json=users(2))
+    requests_mock.get("https://api.kustomerapp.com/v1/users?deleted=false", json=users(1, 3))  # lists the pending one too
+
+    output = read_stream("users", sync_mode=SyncMode.full_refresh)
+
+    assert [(m.record.data["id"], m.record.data["status"]) for m in output.records] == [
+        (object_id(1), "pending"), (object_id(2), "deactivated"), (object_id(3), "active")]
+    sent = [r.qs for r in requests_mock.request_history if r.path == "/v1/users"]
+    assert [{k: v for k, v in q.items() if k != "pagesize"} for q in sent] == [{"pending": ["true"]}, {"deleted": ["true"]}, {"deleted": ["false"]}]

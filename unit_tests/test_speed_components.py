@@ -82,14 +82,14 @@ class Fallback:
 
 
 def handler() -> KustomerErrorBodies:
-    return KustomerErrorBodies(handler=Fallback(), expired_key_message="the key expired", parameters={})
+    return KustomerErrorBodies(handler=Fallback(), parameters={})
 
 
 def test_an_expired_key_is_told_apart_by_its_body():
     resolution = handler().interpret_response(answer(b'{"errors":[{"status":401,"title":"Expired Token"}]}', status=401))
 
-    assert (resolution.response_action, resolution.failure_type, resolution.error_message) == (
-        ResponseAction.FAIL, FailureType.config_error, "the key expired")
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+    assert "the API key has expired" in resolution.error_message
 
 
 @pytest.mark.parametrize("body", [b'{"data": [{"id": "a"}', b"", b"<html>502</html>", b'  {"data": []'])
@@ -99,13 +99,20 @@ def test_a_page_cut_short_is_retried(body):
     assert resolution.response_action == ResponseAction.RETRY and "not JSON" in resolution.error_message
 
 
+def test_a_refused_key_is_a_config_error_saying_what_to_do():
+    resolution = handler().interpret_response(answer(b'{"errors":[{"title":"Unauthorized"}]}', status=401))
+
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+    assert "Kustomer rejected the API key for GET /v1/users (Unauthorized)" in resolution.error_message
+
+
 def test_everything_else_goes_to_the_declarative_handler_with_its_retries_and_backoff():
     errors = handler()
-    whole, rejected, boom = answer(b'{"data": []}\n'), answer(b'{"errors":[{"title":"Unauthorized"}]}', status=401), ConnectionError()
-    for item in (whole, rejected, boom):
+    whole, refused, boom = answer(b'{"data": []}\n'), answer(b'{"errors":[{"title":"Conflict"}]}', status=409), ConnectionError()
+    for item in (whole, refused, boom):
         errors.interpret_response(item)
 
-    assert errors.handler.seen == [whole, rejected, boom]
+    assert errors.handler.seen == [whole, refused, boom]
     assert (errors.max_retries, errors.max_time, errors.backoff_strategies) == (7, 600, ["the backoff"])
 
 
