@@ -183,6 +183,28 @@ def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
     return {(i,) for i in ground_truth(sandbox, stream)}
 
 
+def described(violation: Dict[str, Any]) -> str:
+    """One request the contract does not allow, as a person reads it: what was sent and what is wrong."""
+    query = "&".join(f"{name}={value}" for name, value in violation["params"])
+    body = f" {json.dumps(violation['body'], sort_keys=True)}" if violation["body"] is not None else ""
+    return f"{violation['method']} {violation['path']}{'?' + query if query else ''}{body}: {'; '.join(violation['problems'])}"
+
+
+@pytest.fixture(autouse=True)
+def requests_within_kustomers_contract(request) -> Iterator[None]:
+    """The contract test, over the whole end-to-end suite: every request the connector sends to any
+    sandbox during a test is one Kustomer documents, or one source_kustomer/contract.py names and
+    justifies (each sandbox checks every request against that table, and records the others).
+    The sandbox's own tests, which send such requests on purpose, and tests marked breaks_contract
+    are left out."""
+    seen = {id(sandbox): len(sandbox.contract_violations) for sandbox in list(Sandbox.started)}
+    yield
+    if request.node.get_closest_marker("breaks_contract") or request.node.module.__name__.endswith("test_sandbox"):
+        return
+    broken = [v for sandbox in list(Sandbox.started) for v in sandbox.contract_violations[seen.get(id(sandbox), 0):]]
+    assert not broken, "requests Kustomer does not document:\n" + "\n".join(described(v) for v in broken[:20])
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """One shared sandbox, left unchanged by the tests that use it."""

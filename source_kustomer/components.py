@@ -28,6 +28,7 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.decoders import JsonDecoder
 from airbyte_cdk.sources.declarative.auth.declarative_authenticator import DeclarativeAuthenticator, NoAuth
 from airbyte_cdk.sources.declarative.extractors.dpath_extractor import DpathExtractor
+from airbyte_cdk.sources.declarative.interpolation.interpolated_string import InterpolatedString
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.requesters.error_handlers.backoff_strategy import (
     BackoffStrategy,
@@ -244,8 +245,13 @@ class RecordsAt(DpathExtractor):
     warning instead of stopping the stream.
     """
 
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
+        self._path = [InterpolatedString.create(str(key), parameters=parameters) for key in self.field_path]
+        self._stream_parameters = parameters
+
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
-        path = [key.eval(self.config) for key in self._field_path]
+        path = [key.eval(self.config) for key in self._path]
         if "*" in path or self.record_expander is not None:
             yield from super().extract_records(response)
             return
@@ -316,7 +322,9 @@ class PageStore:
             self._directory = tempfile.TemporaryDirectory(prefix="source-kustomer-pages-")
             self._db = sqlite3.connect(os.path.join(self._directory.name, "pages.sqlite"), check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=OFF")
-            self._db.execute("CREATE TABLE page (key TEXT PRIMARY KEY, status INTEGER, method TEXT, url TEXT, headers TEXT, body BLOB)")
+            self._db.execute(
+                "CREATE TABLE page (key TEXT PRIMARY KEY, status INTEGER, method TEXT, url TEXT, request BLOB, headers TEXT, body BLOB)"
+            )
         return self._db
 
     def key_lock(self, key: str) -> threading.Lock:
@@ -325,23 +333,24 @@ class PageStore:
 
     def get(self, key: str) -> Optional[requests.Response]:
         with self._lock:
-            row = self._open().execute("SELECT status, method, url, headers, body FROM page WHERE key = ?", (key,)).fetchone()
+            row = self._open().execute("SELECT status, method, url, request, headers, body FROM page WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         response = requests.Response()
-        status, method, url, headers, body = row
+        status, method, url, request_body, headers, body = row
         response.status_code, response.url, response._content = status, url, body
         response.headers.update(json.loads(headers))
-        response.request = requests.Request(method, url).prepare()
+        response.request = requests.Request(method, url, data=request_body).prepare()
         return response
 
     def put(self, key: str, response: requests.Response) -> None:
         headers = json.dumps({k: v for k, v in response.headers.items() if k.lower() == "content-type"})
         method = response.request.method if response.request else "GET"
+        request_body = response.request.body if response.request is not None else None
         with self._lock:
             self._open().execute(
-                "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?, ?)",
-                (key, response.status_code, method, response.url, headers, response.content),
+                "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, response.status_code, method, response.url, request_body, headers, response.content),
             )
 
 
@@ -472,6 +481,9 @@ class KustomerErrorBodies(ErrorHandler):
       fails if it persists, rather than end with a gap.
     - An answer that came from another host after a redirect is refused: the token stayed behind
       (requests drops it when the host changes), and neither is the other host's data used.
+    - The statuses in ``read_as_empty`` mean there is nothing to read (404: no custom attributes, a
+      parent deleted for good; 403 where the answer only adds to other streams): ignored, a 403 with
+      a warning naming the role.
 
     A declarative ``predicate`` filter would decode every response's body again with the standard
     json module (20 ms per 2 MB search page, for each such filter); this handler looks for the words
@@ -482,6 +494,7 @@ class KustomerErrorBodies(ErrorHandler):
     handler: ErrorHandler
     parameters: InitVar[Mapping[str, Any]]
     config: Config = field(default_factory=dict)
+    read_as_empty: List[int] = field(default_factory=list)
 
     @property
     def max_retries(self) -> Optional[int]:
@@ -498,6 +511,10 @@ class KustomerErrorBodies(ErrorHandler):
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> ErrorResolution:
         if isinstance(response_or_exception, requests.Response):
             status, body = response_or_exception.status_code, response_or_exception.content or b""
+            if status in self.read_as_empty:
+                if status == 403:
+                    logger.warning(f"{refusal(response_or_exception)} Read as none meanwhile.")
+                return ErrorResolution(ResponseAction.IGNORE, None, f"Kustomer answered {status}: nothing to read.")
             if status in (401, 403):
                 return ErrorResolution(ResponseAction.FAIL, FailureType.config_error, refusal(response_or_exception))
             moved_to = _other_host(response_or_exception)

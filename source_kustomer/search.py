@@ -4,15 +4,17 @@ objects is read from ``POST /v1/customers/search`` and ``/v1/customers/archive/s
 - ``KustomerSearchRetriever`` splits a slice between the archive and live search and checkpoints
   every page through the stream's own cursor.
 - ``SearchKeysetPagination`` pages a query by ``updatedAt`` (Kustomer's 100-page cap, bursts).
-- ``SearchPageCheck`` refuses a page that is outside the range asked for or out of order, and drops
-  the records a keyset query repeats from the page before.
+- ``SearchPage`` refuses a page that is outside the range asked for or out of order;
+  ``BoundaryRepeatFilter`` drops the records a keyset query repeats from the page before.
 """
 
+import json
 import logging
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, List, Mapping, MutableMapping, Optional, Set, Tuple, Union
+from urllib.parse import urlsplit
 
 import requests
 from airbyte_cdk.models import FailureType
@@ -29,7 +31,7 @@ from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_pars
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer.contract import ARCHIVE, SEARCHES
-from source_kustomer.components import _DATE_TIME, updated_at_of
+from source_kustomer.components import _DATE_TIME, RecordsAt, updated_at_of
 
 logger = logging.getLogger("airbyte")
 
@@ -218,7 +220,7 @@ class SearchKeysetPagination(PaginationStrategy):
     Kustomer's search stops at page 100, and page numbers shift whenever a record is updated during
     the sync (it jumps to the end of an ascending sort), so the record that slides across a page
     boundary would be skipped for good. Each request therefore asks again from the last ``updatedAt``
-    seen (``gte``), at page 1, and ``SearchPageCheck`` drops the records of that instant already
+    seen (``gte``), at page 1, and ``BoundaryRepeatFilter`` drops the records of that instant already
     emitted (Kustomer's own recipe for reading past the cap).
 
     A page that never leaves one instant (a bulk action touching more records than a page holds)
@@ -259,9 +261,19 @@ class SearchKeysetPagination(PaginationStrategy):
         page_size_override: Optional[int] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> Optional[Mapping[str, Any]]:
+        token: Mapping[str, Any] = last_page_token_value or {}
+        following = self._next(response, token, stream_slice)
+        if following is not None and following == token:  # never ask the same question twice over
+            raise AirbyteTracedException(
+                message=f"Kustomer's search answered in a way that would make the connector ask the same query again ({token}). "
+                "Please report this to the connector maintainers.",
+                failure_type=FailureType.system_error,
+            )
+        return following
+
+    def _next(self, response: requests.Response, token: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> Optional[Mapping[str, Any]]:
         body = next(iter(self.decoder.decode(response)), None) or {}
         data: List[Mapping[str, Any]] = body.get("data") or []
-        token: Mapping[str, Any] = last_page_token_value or {}
         more = bool(data) and bool((body.get("links") or {}).get("next"))
         if token.get("until"):
             return self._within_instant(token, more, (body.get("meta") or {}).get("total"), stream_slice)
@@ -314,31 +326,94 @@ def _one_millisecond_after(instant: str) -> Optional[str]:
 
 
 @dataclass
-class SearchPageCheck(RecordFilter):
-    """Takes a search page only if Kustomer answered the query it was asked, and drops the records a
-    keyset query repeats from the page before.
+class SearchPage(RecordsAt):
+    """The records of a search page, taken only if Kustomer answered the query it was asked.
 
     Kustomer documents sorting only customers by ``updatedAt`` on ``/search``, and no
     ``company_updated_at`` filter there; the connector relies on both, as every peer does in
-    production (see ``contract.py``). A page holding an object updated outside the range asked for,
-    or objects out of ascending order, means Kustomer ignored a filter or the sort: read on, the sync
-    could skip objects for good or never end. The stream stops with what Kustomer answered instead;
-    its last state never passes an emitted record, so the next sync resumes without loss.
+    production (see ``contract.py``). A page holding an object updated outside the range the request
+    asked for (its ``gte`` and ``lte``, read from the request itself), or objects out of ascending
+    order, means Kustomer ignored a filter or the sort: read on, the sync could skip objects for good
+    or never end. The stream stops with what Kustomer answered instead, before any record of the page
+    is emitted; its last state never passes an emitted record, so the next sync resumes without loss.
+    With ``field_path`` empty the record is the whole page (the parents of nested streams), whose
+    ``data`` is checked.
+    """
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
+        records = list(super().extract_records(response))
+        pages = [record.get("data") or [] for record in records] if not self._path else [records]
+        low, high = _bounds(response)
+        for page in pages:
+            self._check(page, low, high, response)
+        yield from records
+
+    def _check(self, page: List[Any], low: Optional[str], high: Optional[str], response: requests.Response) -> None:
+        low_at = ab_datetime_parse(low) if low else None
+        high_at = ab_datetime_parse(high) if high else None
+        before: Optional[Tuple[datetime, str]] = None
+        for resource in page:
+            updated_at = updated_at_of(resource)
+            if updated_at is None:
+                continue
+            moment = ab_datetime_parse(updated_at)
+            if (low_at and moment < low_at) or (high_at and moment > high_at):
+                self._refuse(response, low, high, f"{_identity(resource)} updated at {updated_at}, outside that range")
+            if before is not None and moment < before[0]:
+                self._refuse(response, low, high,
+                             f"{_identity(resource)} updated at {updated_at} after {before[1]} updated at {_instant(before[0])}: "
+                             "not in ascending order")
+            before = (moment, _identity(resource))
+
+    def _refuse(self, response: requests.Response, low: Optional[str], high: Optional[str], what: str) -> None:
+        stream = self._stream_parameters.get("name", "")
+        context = self._stream_parameters.get("query_context", "")
+        path = urlsplit(response.url or "").path
+        raise AirbyteTracedException(
+            message=(
+                f"{stream}: Kustomer answered a search ({path}) for {context} objects updated between {low} and {high}, "
+                f"sorted by updatedAt ascending, with {what}. It did not apply the filter or the sort the connector relies on, "
+                f"so {stream} cannot be read exactly and stops here; the other streams go on, and the next sync resumes from "
+                "the last state without loss. Please report this answer to the connector maintainers."
+            ),
+            internal_message=f"Search page out of range or order for {stream}: {what}",
+            failure_type=FailureType.system_error,
+        )
+
+
+def _bounds(response: requests.Response) -> Tuple[Optional[str], Optional[str]]:
+    """The ``gte`` and ``lte`` of the search a response answers, read from its request."""
+    body = response.request.body if response.request is not None else None
+    try:
+        query = json.loads(body) if body else {}
+    except ValueError:
+        return None, None
+    found: Dict[str, Optional[str]] = {"gte": None, "lte": None}
+    for criterion in query.get("and") or [] if isinstance(query, dict) else []:
+        for condition in (criterion.values() if isinstance(criterion, dict) else []):
+            for operator in ("gte", "lte"):
+                if isinstance(condition, dict) and isinstance(condition.get(operator), str):
+                    found[operator] = condition[operator]
+    return found["gte"], found["lte"]
+
+
+@dataclass
+class BoundaryRepeatFilter(RecordFilter):
+    """Drops the records a keyset search page repeats from the page before.
 
     ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
     records at exactly that instant come back once more. Within a slice, records arrive in ascending
-    ``updatedAt``; the filter remembers the ids met at the latest instant and drops their repeats.
-    A ``condition`` then filters as the CDK's ``RecordFilter`` does. A resource without a usable ``updatedAt`` (never seen from Kustomer, but possible) has no instant
-    to be remembered by: its id is remembered for the whole slice instead. One slice is read by one
-    thread at a time, so the memory is kept per slice.
+    ``updatedAt`` (``SearchPage`` sees to it); the filter remembers the ids met at the latest instant
+    and drops their repeats. A resource without a usable ``updatedAt`` (never seen from Kustomer, but
+    possible) has no instant to be remembered by: its id is remembered for the whole slice instead.
+    One slice is read by one thread at a time, so the memory is kept per slice. A ``condition`` then
+    filters as the CDK's ``RecordFilter`` does.
     """
 
     condition: str = ""
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         super().__post_init__(parameters)
-        self._stream = parameters.get("name", "")
-        self._context = parameters.get("query_context", "")
         self._latest: Dict[Any, Tuple[Optional[str], Set[str]]] = {}
         self._undated: Dict[Any, Set[str]] = {}
 
@@ -349,41 +424,8 @@ class SearchPageCheck(RecordFilter):
         stream_slice: Optional[StreamSlice] = None,
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
-        page = list(records)
-        self._check(page, stream_slice, next_page_token)
-        kept = self._first_sightings(page, stream_slice)
+        kept = self._first_sightings(records, stream_slice)
         yield from super().filter_records(kept, stream_state, stream_slice, next_page_token) if self.condition else kept
-
-    def _check(self, page: List[Mapping[str, Any]], stream_slice: Optional[StreamSlice], next_page_token: Optional[Mapping[str, Any]]) -> None:
-        if stream_slice is None or START not in stream_slice:
-            return
-        token = (next_page_token or {}).get("next_page_token") or {}
-        low, high = token.get("updated_at") or stream_slice[START], token.get("until") or stream_slice[END]
-        low_at, high_at, before = ab_datetime_parse(low), ab_datetime_parse(high), None
-        for resource in page:
-            updated_at = updated_at_of(resource)
-            if updated_at is None:
-                continue
-            moment = ab_datetime_parse(updated_at)
-            if not low_at <= moment <= high_at:
-                self._refuse(stream_slice, low, high, f"{_identity(resource)} updated at {updated_at}, outside that range")
-            if before is not None and moment < before[0]:
-                self._refuse(stream_slice, low, high, f"{_identity(resource)} updated at {updated_at} after "
-                                                       f"{before[1]} updated at {_instant(before[0])}: not in ascending order")
-            before = (moment, _identity(resource))
-
-    def _refuse(self, stream_slice: StreamSlice, low: str, high: str, what: str) -> None:
-        endpoint = "/v1/customers/archive/search" if stream_slice.extra_fields.get("archive") else "/v1/customers/search"
-        raise AirbyteTracedException(
-            message=(
-                f"{self._stream}: Kustomer answered a search for {self._context} objects updated between {low} and {high}, "
-                f"sorted by updatedAt ascending, with {what}. It did not apply the filter or the sort the connector "
-                f"relies on ({endpoint}), so {self._stream} cannot be read exactly and stops here; the other streams go on, "
-                "and the next sync resumes from the last state without loss. Please report this answer to the connector maintainers."
-            ),
-            internal_message=f"Search page out of range or order for {self._stream}: {what}",
-            failure_type=FailureType.system_error,
-        )
 
     def _first_sightings(self, records: Iterable[Mapping[str, Any]], stream_slice: Optional[StreamSlice]) -> Iterable[Mapping[str, Any]]:
         key = _slice_key(stream_slice)
@@ -407,10 +449,10 @@ class SearchPageCheck(RecordFilter):
 
 
 @dataclass
-class SearchPagesCheck(SearchPageCheck):
-    """``SearchPageCheck`` for streams whose records are whole search pages (the parents of nested
-    streams, see ``PageItems``): the page keeps its envelope; its ``data`` is checked and loses the
-    resources the page before already held."""
+class BoundaryRepeatPageFilter(BoundaryRepeatFilter):
+    """``BoundaryRepeatFilter`` for streams whose records are whole search pages (the parents of nested
+    streams, see ``PageItems``): the page keeps its envelope; its ``data`` loses the resources the page
+    before already held."""
 
     def filter_records(
         self,
@@ -420,9 +462,7 @@ class SearchPagesCheck(SearchPageCheck):
         next_page_token: Optional[Mapping[str, Any]] = None,
     ) -> Iterable[Mapping[str, Any]]:
         for page in records:  # a copy: the parsed page itself stays whole for the paginator
-            data = [resource for resource in page.get("data") or []]
-            self._check(data, stream_slice, next_page_token)
-            yield {**page, "data": list(self._first_sightings(data, stream_slice))}
+            yield {**page, "data": list(self._first_sightings(page.get("data") or [], stream_slice))}
 
 
 def _identity(resource: Mapping[str, Any]) -> str:

@@ -598,7 +598,7 @@ def test_search_resources_without_a_usable_updated_at_on_one_page_are_emitted_an
 
 
 # --------------------------------------------------------------------------------------------------
-# The search engine pages on dated resources only (SearchKeysetPagination, SearchPageCheck, RecordsAt)
+# The search engine pages on dated resources only (SearchKeysetPagination, SearchPage, BoundaryRepeatFilter)
 # --------------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import requests
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.search import SearchKeysetPagination, SearchPageCheck, SearchPagesCheck, SearchWindow
+from source_kustomer.search import BoundaryRepeatFilter, BoundaryRepeatPageFilter, SearchKeysetPagination, SearchPage, SearchWindow
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -139,22 +139,75 @@ def test_a_burst_past_one_hundred_pages_raises_instead_of_looping():
         next_token(page([T, T, T], True, total=500), {"updated_at": T, "until": T, "page": 100, "total": 500})
 
 
-# --- SearchPageCheck -------------------------------------------------------------------------------
+# --- SearchPage and BoundaryRepeatFilter -----------------------------------------------------------
 
 
 def rec(i: str, updated: Any) -> Dict[str, Any]:
     return {"type": "conversation", "id": i, "attributes": {"updatedAt": updated}}
 
 
-def check(**parameters: Any) -> SearchPageCheck:
-    return SearchPageCheck(config={}, parameters={"name": "conversations", "query_context": "conversation", **parameters})
+def answered(records: List[Dict[str, Any]], gte: str = "2025-03-01T00:00:00.000000Z", lte: str = "2025-06-30T00:00:00.000000Z",
+             path: str = "/v1/customers/search") -> requests.Response:
+    """A search page as Kustomer answers it, with the request (its range) it answers."""
+    body = {"queryContext": "conversation", "and": [{"conversation_updated_at": {"gte": gte}}, {"conversation_updated_at": {"lte": lte}}]}
+    response = requests.Response()
+    response.status_code, response._content = 200, json.dumps({"data": records}).encode()
+    response.request = requests.Request("POST", f"https://api.kustomerapp.com{path}?page=1", json=body).prepare()
+    response.url = response.request.url
+    return response
 
 
-SPRING = a_slice(datetime(2025, 3, 1), datetime(2025, 6, 30))
+def page_of(records: List[Dict[str, Any]], **request: str) -> List[Dict[str, Any]]:
+    extractor = SearchPage(field_path=["data"], config={}, parameters={"name": "conversations", "query_context": "conversation"})
+    return list(extractor.extract_records(answered(records, **request)))
+
+
+def test_a_page_inside_the_range_asked_and_in_order_is_taken_whole():
+    assert [r["id"] for r in page_of([rec("a", A), rec("b", B), rec("c", B), rec("d", C)])] == ["a", "b", "c", "d"]
+
+
+def test_a_page_with_an_object_outside_the_range_asked_stops_the_stream_naming_it():
+    with pytest.raises(AirbyteTracedException) as refused:
+        page_of([rec("a", A), rec("late", "2025-08-01T00:00:00.000Z")])
+
+    message = refused.value.message
+    assert "conversation late updated at 2025-08-01T00:00:00.000Z, outside that range" in message
+    assert "between 2025-03-01T00:00:00.000000Z and 2025-06-30T00:00:00.000000Z" in message
+    assert "conversations cannot be read exactly" in message and "resumes from the last state without loss" in message
+
+
+def test_a_page_out_of_ascending_order_stops_the_stream_naming_both_objects():
+    with pytest.raises(AirbyteTracedException, match="conversation b updated at .* after conversation a .* not in ascending order"):
+        page_of([rec("a", C), rec("b", A)])
+
+
+def test_the_range_is_the_one_the_request_asked_a_later_query_or_an_instant_alike():
+    with pytest.raises(AirbyteTracedException, match="conversation a updated at 2025-05-01T09:00:00.000Z, outside that range"):
+        page_of([rec("a", A), rec("b", B)], gte=B)
+    with pytest.raises(AirbyteTracedException, match="outside that range"):
+        page_of([rec("a", T), rec("b", "2025-05-01T10:00:00.001Z")], gte=T, lte=T)
+
+
+def test_undated_objects_are_not_judged():
+    assert [r["id"] for r in page_of([rec("a", A), rec("x", None), rec("y", "yesterday"), rec("b", B)])] == ["a", "x", "y", "b"]
+
+
+def test_the_archive_is_named_when_it_answers_out_of_order():
+    with pytest.raises(AirbyteTracedException, match="archive/search"):
+        page_of([rec("a", "2023-01-02T00:00:00.000Z"), rec("b", "2023-01-01T00:00:00.000Z")], gte="2020-01-01T00:00:00.000Z",
+                lte="2024-01-01T00:00:00.000Z", path="/v1/customers/archive/search")
+
+
+def test_a_whole_page_as_the_record_is_checked_on_its_data():
+    pages = SearchPage(field_path=[], config={}, parameters={"name": "search_pages", "query_context": "customer"})
+
+    assert [p["data"][0]["id"] for p in pages.extract_records(answered([rec("a", A), rec("b", B)]))] == ["a"]
+    with pytest.raises(AirbyteTracedException, match="not in ascending order"):
+        list(pages.extract_records(answered([rec("d", C), rec("e", A)])))
 
 
 def test_boundary_repeats_are_dropped_per_slice():
-    repeat_filter = check()
+    repeat_filter = BoundaryRepeatFilter(config={}, parameters={})
     one, two = a_slice(datetime(2025, 1, 1), datetime(2025, 12, 31)), a_slice(datetime(2025, 2, 1), datetime(2025, 12, 31))
 
     first = list(repeat_filter.filter_records([rec("a", A), rec("b", B), rec("c", B)], {}, one))
@@ -168,51 +221,24 @@ def test_boundary_repeats_are_dropped_per_slice():
     assert [r["id"] for r in undated] == ["x", "y"]  # remembered for the slice, not by instant
 
 
-def test_a_page_with_an_object_outside_the_range_asked_stops_the_stream_naming_it():
-    with pytest.raises(AirbyteTracedException) as refused:
-        list(check().filter_records([rec("a", A), rec("late", "2025-08-01T00:00:00.000Z")], {}, SPRING))
+def test_a_condition_filters_after_the_repeats_are_dropped():
+    with_notes = BoundaryRepeatFilter(config={}, parameters={}, condition="{{ record['attributes'].get('noteCount') != 0 }}")
+    records = [{**rec("a", A), "attributes": {"updatedAt": A, "noteCount": 0}}, {**rec("b", B), "attributes": {"updatedAt": B, "noteCount": 2}}]
 
-    message = refused.value.message
-    assert "conversation late updated at 2025-08-01T00:00:00.000Z, outside that range" in message
-    assert "conversations cannot be read exactly" in message and "resumes from the last state without loss" in message
+    assert [r["id"] for r in with_notes.filter_records(records, {}, SPRING)] == ["b"]
 
 
-def test_a_page_out_of_ascending_order_stops_the_stream_naming_both_objects():
-    with pytest.raises(AirbyteTracedException, match="conversation b updated at .* after conversation a .* not in ascending order"):
-        list(check().filter_records([rec("a", C), rec("b", A)], {}, SPRING))
-
-
-def test_the_range_of_a_later_page_is_the_one_its_query_asked():
-    token = {"next_page_token": {"updated_at": B, "page": 1}}
-
-    with pytest.raises(AirbyteTracedException, match="conversation a updated at 2025-05-01T09:00:00.000Z, outside that range"):
-        list(check().filter_records([rec("a", A)], {}, SPRING, token))
-    assert [r["id"] for r in check().filter_records([rec("b", B), rec("c", C)], {}, SPRING, token)] == ["b", "c"]
-
-
-def test_an_instant_read_on_its_own_holds_only_that_instant():
-    token = {"next_page_token": {"updated_at": T, "until": T, "page": 2}}
-
-    with pytest.raises(AirbyteTracedException, match="outside that range"):
-        list(check().filter_records([rec("a", T), rec("b", "2025-05-01T10:00:00.001Z")], {}, SPRING, token))
-
-
-def test_undated_objects_are_not_judged():
-    assert [r["id"] for r in check().filter_records([rec("a", A), rec("x", None), rec("y", "yesterday"), rec("b", B)], {}, SPRING)] == ["a", "x", "y", "b"]
-
-
-def test_the_archive_is_named_when_it_answers_out_of_order():
-    archive = a_slice(datetime(2020, 1, 1), datetime(2024, 1, 1), archive=True)
-
-    with pytest.raises(AirbyteTracedException, match="archive/search"):
-        list(check().filter_records([rec("a", "2023-01-02T00:00:00.000Z"), rec("b", "2023-01-01T00:00:00.000Z")], {}, archive))
-
-
-def test_pages_as_records_are_checked_and_lose_their_repeats():
-    pages = SearchPagesCheck(config={}, parameters={"name": "search_pages", "query_context": "customer"})
+def test_pages_as_records_lose_their_repeats():
+    pages = BoundaryRepeatPageFilter(config={}, parameters={})
     first = list(pages.filter_records([{"data": [rec("a", A), rec("b", B)], "links": {}}], {}, SPRING))
     second = list(pages.filter_records([{"data": [rec("b", B), rec("c", C)], "links": {}}], {}, SPRING))
 
     assert [r["id"] for r in first[0]["data"]] == ["a", "b"] and [r["id"] for r in second[0]["data"]] == ["c"]
-    with pytest.raises(AirbyteTracedException, match="not in ascending order"):
-        list(pages.filter_records([{"data": [rec("d", C), rec("e", A)]}], {}, SPRING))
+
+
+def test_a_query_asked_again_unchanged_stops_instead_of_looping():
+    with pytest.raises(AirbyteTracedException, match="ask the same query again"):
+        next_token(page([A, B, C], True), {"updated_at": C, "page": 1})
+
+
+SPRING = a_slice(datetime(2025, 3, 1), datetime(2025, 6, 30))

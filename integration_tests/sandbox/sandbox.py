@@ -28,6 +28,7 @@ import json
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -215,9 +216,13 @@ class Sandbox:
         self._threads: List[threading.Thread] = []
 
     # --- lifecycle --------------------------------------------------------------------------
+    #: Every sandbox started in this process (weakly held): a test suite can look at what each was sent.
+    started: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+
     def start(self) -> "Sandbox":
         if self._server is not None:
             return self
+        Sandbox.started.add(self)
         self._stop.clear()
         self._server = SandboxHTTPServer((self._host, self._port), self)
         serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-http", daemon=True)
