@@ -5,13 +5,15 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: help install test unit-test integration-test soak sync bench clean
+.PHONY: help install test unit-test integration-test soak sync live-check builder-bundle bench clean
 
 help:
 	@echo "make sync   sync every stream into a local DuckDB file (your org with KUSTOMER_API_TOKEN, else the bundled sandbox)"
 	@echo "make test   run every test (unit + integration)"
 	@echo "make soak   kill-and-resume and changes-during-sync over SOAK_SEEDS (default 25) random seeds"
 	@echo "make bench  benchmark against the Singer tap-kustomer on the bundled sandbox (BENCH_ARGS=--modes=memory for the 1M-record memory run)"
+	@echo "make live-check   your org (KUSTOMER_API_TOKEN): check, the first page of every stream, a schema drift table"
+	@echo "make builder-bundle   dist/builder/manifest.yaml and components.py, to import into the Connector Builder"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -42,6 +44,13 @@ soak: install
 
 sync: install
 	.venv/bin/python scripts/sync.py
+
+# Before the first sync of a real org: check, then the first page of every stream, then schema drift.
+live-check: install
+	.venv/bin/python scripts/live_check.py
+
+builder-bundle: install
+	.venv/bin/python -m scripts.builder_bundle --out dist/builder
 
 # The Singer tap gets its own venv with its own pins: it is the baseline, not a dependency.
 .bench/tap-venv/.installed: $(UV) benchmarks/tap-requirements.txt

@@ -135,12 +135,13 @@ SANDBOX_LISTS = {"sla_versions": "slas/versions", "slas": "slas", "audit_logs": 
 
 
 def api_resources(sandbox: Sandbox, endpoint: str) -> List[Dict[str, Any]]:
-    """Every resource (data and included) of a GET list, all pages, straight from the sandbox's API."""
+    """Every resource (data and included) of a GET list (or of a single object), all pages, straight from the sandbox's API."""
     out: List[Dict[str, Any]] = []
     url: Optional[str] = f"{sandbox.url}/v1/{endpoint}"
     while url:
         body = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
-        out += body.get("data", []) + body.get("included", [])
+        data = body.get("data", [])
+        out += (data if isinstance(data, list) else [data]) + body.get("included", [])
         url = sandbox.url + body["links"]["next"] if (body.get("links") or {}).get("next") else None
     return out
 
@@ -155,8 +156,9 @@ def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
     """The primary keys a full read of ``stream`` must emit, computed from the sandbox's data."""
     if stream in NESTED:
         source, kind, paths = NESTED[stream]
-        parents = ([sandbox.record(source, i) for i in sandbox.ids(source, include_deleted=True)]
-                   if source in SEARCH_CONTEXTS.values() else [r for r in api_resources(sandbox, source) if r["type"] == kind])
+        searched = next((stream for stream, context in SEARCH_CONTEXTS.items() if context == source), None)
+        parents = ([sandbox.record(source, i) for i in ground_truth(sandbox, searched)]
+                   if searched else [r for r in api_resources(sandbox, source) if r["type"] == kind])
         keys = set()
         for parent in parents:
             for path in paths:
@@ -176,6 +178,8 @@ def expected_keys(sandbox: Sandbox, stream: str) -> Set[Tuple[Any, ...]]:
         return {(i,) for i in sandbox.ids("note")}
     if stream in ("customer_drafts", "customer_merges"):
         return {(i,) for i in sandbox.customer_children_ids(stream.split("_", 1)[1], sandbox.ids("customer", include_deleted=True))}
+    if stream == "api_key_roles":  # the key itself: one record
+        return {(record["id"],) for record in api_resources(sandbox, "auth/tokens/current")}
     if stream == "outbound_accounts":
         return set(sandbox.outbound_account_keys())
     if stream == "custom_attribute_metadata":

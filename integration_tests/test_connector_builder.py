@@ -337,5 +337,6 @@ def test_test_read_with_components_py_uploaded_as_the_builder_ui_sends_it(builde
     assert read.returncode == 0 and read.answer["type"] == "RECORD", read.error()
     assert read.error_logs() == []
     ids = [r["id"] for r in read.records()]
-    assert ids == [r["id"] for r in builder["users"].records()] and set(ids) <= ground_truth(read.sandbox, "users")
+    expected = len(read.sandbox.user_ids("pending")) + len(read.sandbox.user_ids("deactivated")) + 3 * 5
+    assert len(ids) == len(set(ids)) == expected and set(ids) <= ground_truth(read.sandbox, "users")
     assert read.sandbox.requests_by_path().get("GET /v1/users") == 5

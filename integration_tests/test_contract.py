@@ -9,11 +9,13 @@ not allow, naming it.
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import Any, Dict, List
+
+import yaml
 
 import pytest
 
-from integration_tests.conftest import config_for, expected_keys, ground_truth, latest_states
+from integration_tests.conftest import REPO, config_for, expected_keys, ground_truth, latest_states
 from integration_tests.sandbox import ALL_ROLES, FAST_KUSTOMER_LIMITS, Sandbox
 from source_kustomer import contract
 
@@ -49,6 +51,29 @@ def test_a_parameter_the_contract_does_not_list_fails_the_request_that_sends_it_
         assert (violation["method"], violation["path"]) == ("GET", "/v1/users")
         assert ("pageSize", "500") in violation["params"]
         assert violation["problems"] == ["query parameter 'pageSize' is not documented for GET /v1/users"]
+
+
+def roles_report_reads() -> Dict[str, List[str]]:
+    """The manifest's table of the endpoints each stream calls (check's roles report reads it)."""
+    manifest = yaml.safe_load((REPO / "manifest.yaml").read_text())
+    api_key_roles = next(s for s in manifest["streams"] if s.get("name") == "api_key_roles")
+    return api_key_roles["retriever"]["record_selector"]["extractor"]["reads"]
+
+
+def test_the_documented_roles_per_stream_are_the_manifest_s_and_the_contract_s():
+    documented = {}
+    for line in (REPO / "docs/integrations/sources/kustomer.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0][1:4] in ("GET", "POS"):
+            documented[cells[0].strip("`")] = ([s.strip("` ") for s in cells[1].split(",")],
+                                               [r.strip("` ") for r in cells[2].split(",")])
+    reads = roles_report_reads()
+    assert list(documented) == list(reads), "the docs' roles table lists the endpoints of api_key_roles' reads, in order"
+    for key, (streams, roles) in documented.items():
+        endpoint = contract.endpoint_for(*key.split(" ", 1))
+        assert streams == reads[key], key
+        expected = list(endpoint.roles) or (["any valid key"] if endpoint.any_key else ["not documented by Kustomer"])
+        assert roles == expected, key
 
 
 def test_what_the_connector_relies_on_beyond_the_documents_is_named_and_justified():

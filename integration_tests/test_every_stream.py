@@ -52,6 +52,15 @@ def test_discover_lists_every_etleap_entity_and_one_stream_per_enabled_klass(str
     assert set(streams) == set(ETLEAP_STREAMS) | set(EXTRA_STREAMS) | klasses
 
 
+def test_check_knows_the_endpoints_every_stream_calls(streams):
+    from integration_tests.test_contract import roles_report_reads
+
+    named = {stream for streams_of_endpoint in roles_report_reads().values() for stream in streams_of_endpoint}
+    discovered = {name if not name.startswith("kobject_") else "kobject_<klass>" for name in streams}
+    assert discovered - named == set(), "add each stream to api_key_roles' reads in manifest.yaml, under every endpoint it calls"
+    assert named - discovered == set()
+
+
 def test_custom_attributes_are_typed_columns_from_the_org_metadata(streams, sandbox):
     for stream, resource in [("customers", "customer"), ("conversations", "conversation"), ("companies", "company"),
                              ("kobject_shopify_orders", "kobject.shopify-orders")]:

@@ -1,8 +1,8 @@
 """`make sync`: sync every Kustomer stream into a local DuckDB file through PyAirbyte.
 
-With KUSTOMER_API_TOKEN set it syncs that org (KUSTOMER_REGION = us|eu, KUSTOMER_ORG = org subdomain,
-KUSTOMER_START_DATE = YYYY-MM-DDTHH:MM:SSZ are optional). Without it, it starts the bundled Kustomer
-sandbox on 127.0.0.1 and syncs that (SANDBOX_RECORDS sets its size). Runs offline: no registry look-ups.
+With KUSTOMER_API_TOKEN set it syncs that org (KUSTOMER_ORG, KUSTOMER_REGION, KUSTOMER_START_DATE: see
+scripts/environment.py). Without it, it starts the bundled Kustomer sandbox on 127.0.0.1 and syncs
+that (SANDBOX_RECORDS sets its size). Runs offline: no registry look-ups.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # PyAirbyte: no registry or 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from scripts.environment import kustomer_config, where  # noqa: E402
+
 DUCKDB_FILE = REPO / ".cache" / "kustomer_sync.duckdb"
 CONNECTOR = REPO / ".venv" / "bin" / "source-kustomer"
 
 
 def config_from_environment(stack: ExitStack) -> Dict[str, Any]:
-    token = os.environ.get("KUSTOMER_API_TOKEN", "").strip()
-    if token:
-        config: Dict[str, Any] = {"api_token": token, "region": os.environ.get("KUSTOMER_REGION", "us")}
-        for variable, field in (("KUSTOMER_ORG", "org_name"), ("KUSTOMER_START_DATE", "start_date")):
-            if os.environ.get(variable):
-                config[field] = os.environ[variable]
-        print(f"Syncing your Kustomer org ({config.get('org_name') or config['region']}).")
+    config = kustomer_config()
+    if config:
+        print(f"Syncing your Kustomer org ({where(config)}).")
         return config
     from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 
@@ -72,5 +72,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     sys.exit(main())

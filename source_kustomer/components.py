@@ -55,8 +55,9 @@ _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")
 _ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
 
 # The conversation carries ``sla`` both as an attribute (SLA status) and as a relationship (the SLA
-# object). Stitch keeps the attribute as ``sla`` and moves the relationship to ``sla_data``.
-_RELATIONSHIP_RENAMES = {"sla": "sla_data"}
+# object). Stitch keeps the attribute as ``sla`` and moves the relationship to ``sla_data``; an SLA
+# version's ``sla`` is only a relationship and keeps its name.
+_RELATIONSHIP_RENAMES = {("conversation", "sla"): "sla_data"}
 
 # The row's own identity: JSON:API forbids a relationship of that name, so one never replaces them.
 _ENVELOPE = frozenset({"id", "type", "links"})
@@ -116,7 +117,7 @@ class FlattenJsonApiResource(RecordTransformation):
         for name, relationship in relationships.items():
             if isinstance(relationship, dict) and "data" in relationship:
                 key = snake_case(name)
-                key = _RELATIONSHIP_RENAMES.get(key, key)
+                key = _RELATIONSHIP_RENAMES.get((record.get("type"), key), key)
                 if key in _ENVELOPE:
                     _left_out(record, f"a relationship named {name[:80]!r}, which would replace its own {key}")
                 else:
