@@ -31,7 +31,7 @@ from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_pars
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer.contract import ARCHIVE, SEARCHES
-from source_kustomer.components import _DATE_TIME, RecordsAt, updated_at_of
+from source_kustomer.components import _DATE_TIME, RecordsAt, parse_instant, updated_at_of
 
 logger = logging.getLogger("airbyte")
 
@@ -61,7 +61,7 @@ def _moment(value: Any) -> Optional[datetime]:
     if not isinstance(value, str) or not _DATE_TIME.match(value):
         return None
     try:
-        return ab_datetime_parse(value)
+        return parse_instant(value)
     except ValueError:
         return None
 
@@ -349,14 +349,14 @@ class SearchPage(RecordsAt):
         yield from records
 
     def _check(self, page: List[Any], low: Optional[str], high: Optional[str], response: requests.Response) -> None:
-        low_at = ab_datetime_parse(low) if low else None
-        high_at = ab_datetime_parse(high) if high else None
+        low_at = parse_instant(low) if low else None
+        high_at = parse_instant(high) if high else None
         before: Optional[Tuple[datetime, str]] = None
         for resource in page:
             updated_at = updated_at_of(resource)
             if updated_at is None:
                 continue
-            moment = ab_datetime_parse(updated_at)
+            moment = parse_instant(updated_at)
             if (low_at and moment < low_at) or (high_at and moment > high_at):
                 self._refuse(response, low, high, f"{_identity(resource)} updated at {updated_at}, outside that range")
             if before is not None and moment < before[0]:
