@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import requests
 
 from integration_tests.sandbox import DEFAULT_TOKENS, FAST_KUSTOMER_LIMITS, Sandbox
-from unit_tests.manifest_streams import LIST_ENDPOINTS, SEARCH_STREAMS
+from unit_tests.manifest_streams import LIST_ENDPOINTS, NESTED, SEARCH_STREAMS
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = shutil.which("source-kustomer") or str(Path(sys.executable).parent / "source-kustomer")
@@ -22,6 +23,10 @@ TOKEN = "sandbox-token"
 SEARCH_CONTEXTS = SEARCH_STREAMS
 # The search streams and the incremental list streams (their ground truth is a set of ids).
 ALL_STREAMS = (*SEARCH_CONTEXTS, *LIST_ENDPOINTS)
+
+# Connector.run(..., fast_clock=True): the connector's waits last this share of their time.
+FAST_CLOCK = REPO / "integration_tests" / "fast_clock"
+FAST_CLOCK_SCALE = 0.002
 
 # Every key the suite hands the CLI: no output of any command may contain one (see Connector.run).
 SECRETS: Set[str] = set(DEFAULT_TOKENS)
@@ -57,9 +62,11 @@ class Connector:
         self.folder = folder
 
     def run(self, command: str, config: Optional[Dict[str, Any]] = None, streams=None, state=None, timeout: int = 300,
-            debug: bool = False) -> Run:
+            debug: bool = False, fast_clock: bool = False) -> Run:
         """Run one command. Its stdout and stderr are scanned for every API key the suite uses: a test
-        whose command printed one fails, whatever else it asserts (also at debug level, ``debug=True``)."""
+        whose command printed one fails, whatever else it asserts (also at debug level, ``debug=True``).
+        With ``fast_clock`` every wait of the connector (retry backoffs, rate-limit waits) lasts
+        ``FAST_CLOCK_SCALE`` of its time (integration_tests/fast_clock)."""
         argv = [CLI, command, *(["--debug"] if debug else [])]
         if config is not None:
             argv += ["--config", self._write("config.json", config)]
@@ -67,7 +74,11 @@ class Connector:
             argv += ["--catalog", self._write("catalog.json", catalog_for(streams))]
         if state is not None:
             argv += ["--state", self._write("state.json", state)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        env = dict(os.environ)
+        if fast_clock:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAST_CLOCK), env.get("PYTHONPATH")]))
+            env["SOURCE_KUSTOMER_SLEEP_SCALE"] = str(FAST_CLOCK_SCALE)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         assert_no_secret(done.stdout + done.stderr, config)
         messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
         return Run(messages, done.stdout, done.stderr, done.returncode)
@@ -116,20 +127,6 @@ def ground_truth(sandbox: Sandbox, stream: str) -> set:
     return sandbox.ids_of_list(SANDBOX_LISTS.get(stream) or LIST_ENDPOINTS[stream].split("?")[0])
 
 
-# Streams whose records are items of an array inside a parent: stream -> (parent context or list
-# endpoint, parent type, paths of the arrays inside the parent resource).
-NESTED: Dict[str, Tuple[str, str, List[List[str]]]] = {
-    **{f"customer_{name}": ("customer", "customer", [["attributes", key]]) for name, key in [
-        ("emails", "emails"), ("phones", "phones"), ("socials", "socials"), ("urls", "urls"),
-        ("locations", "locations"), ("external_ids", "externalIds"), ("shared_emails", "sharedEmails"),
-        ("shared_phones", "sharedPhones"), ("shared_socials", "sharedSocials"), ("shared_external_ids", "sharedExternalIds")]},
-    **{f"company_{name}": ("company", "company", [["attributes", name]]) for name in ("emails", "phones", "socials", "urls", "locations")},
-    "note_user_mentions": ("note", "note", [["relationships", "userMentions", "data"]]),
-    "message_shortcuts": ("message", "message", [["relationships", "shortcuts", "data"]]),
-    "team_members": ("teams", "team", [["attributes", "members"]]),
-    "team_queues": ("routing/settings", "team_routing_setting", [["relationships", "queues", "data"]]),
-    "sla_criteria": ("slas?versions=all", "sla_version", [["attributes", "criteria", "and"], ["attributes", "criteria", "or"]]),
-}
 # Streams whose ids the sandbox lists under another name.
 SANDBOX_LISTS = {"sla_versions": "slas/versions", "slas": "slas", "audit_logs": "audit-logs"}
 

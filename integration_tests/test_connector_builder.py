@@ -13,7 +13,7 @@ it with ``custom_components_trusted=False``, so any ``class_name`` (and an uploa
 ``__injected_components_py``) is refused unless ``AIRBYTE_ENABLE_UNSAFE_CODE=true`` - for this
 manifest even ``resolve_manifest`` needs it, since the spec's config validations are custom classes.
 The requests here therefore run with ``AIRBYTE_ENABLE_UNSAFE_CODE=true`` and the manifest exactly as
-shipped, its classes (``source_kustomer.components.<Class>``) imported from the installed package:
+shipped, its classes (``source_kustomer.<module>.<Class>``) imported from the installed package:
 the same code a sync runs, and what a Builder backend with this connector installed executes. One
 test shows the refusal without the variable. Another takes the Builder's upload path: components.py
 sent as ``__injected_components_py`` (with its md5), classes named
@@ -42,12 +42,13 @@ import yaml
 from integration_tests.conftest import REPO, TOKEN, api_resources, assert_no_secret, ground_truth
 from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 from scripts.builder_bundle import components_py, manifest_yaml
+from unit_tests.manifest_streams import STREAMS
 
 MANIFEST: Dict[str, Any] = yaml.safe_load((REPO / "manifest.yaml").read_text())
 # What a user uploads: the bundle of make builder-bundle (the package's modules in one file).
 BUNDLED_MANIFEST: Dict[str, Any] = yaml.safe_load(manifest_yaml())
 COMPONENTS_PY = components_py()
-MANIFEST_STREAMS = [s.get("name") or s["$parameters"]["name"] for s in MANIFEST["streams"]]
+MANIFEST_STREAMS = list(STREAMS)
 
 # The conversations read: a window of the last 180 days (one slice: the stream steps a year at a
 # time), 10 per page, at most 2 pages. The users read: 5 per page, at most 3 pages.

@@ -27,9 +27,8 @@ RECOVERABLE = [
 ]
 
 
-def fast_retries(sandbox: Sandbox, **config: Any) -> Dict[str, Any]:
-    """Retries wait 0.2 s, 0.4 s, ... instead of 5 s, 10 s, ...: the same retries, sooner."""
-    return config_for(sandbox, page_size=20, retry_backoff_factor=0.1, **config)
+def small_pages(sandbox: Sandbox, **config: Any) -> Dict[str, Any]:
+    return config_for(sandbox, page_size=20, **config)
 
 
 def faulty_sandbox(**faults: Any) -> Sandbox:
@@ -54,7 +53,7 @@ def assert_exact(sandbox: Sandbox, runs: List[Run]) -> None:
 @pytest.mark.parametrize("kind", RECOVERABLE)
 def test_a_sync_through_fault_storms_ends_exact(connector, kind):
     with faulty_sandbox(fault_at={n: kind for n in STORMS}) as sandbox:
-        run = connector.run("read", fast_retries(sandbox), streams=STREAMS)
+        run = connector.run("read", small_pages(sandbox), streams=STREAMS, fast_clock=True)
 
         assert sandbox.counters[f"fault:{kind}"] == len(STORMS)  # every storm hit the sync
         assert run.returncode == 0 and run.errors() == []
@@ -76,13 +75,13 @@ def test_a_sync_through_fault_storms_ends_exact(connector, kind):
 def test_a_fault_that_never_ends_fails_the_sync_loudly_and_the_resumed_sync_loses_nothing(connector, kind, says):
     # After the 12th request every request fails: the sync is well under way when the fault starts.
     with faulty_sandbox(fault_at={n: kind for n in range(12, 5000)}) as sandbox:
-        config = fast_retries(sandbox, max_retries=1)
-        failed = connector.run("read", config, streams=STREAMS)
+        config = small_pages(sandbox)
+        failed = connector.run("read", config, streams=STREAMS, fast_clock=True)
 
         assert failed.returncode != 0
         assert failed.errors() and says in " ".join(failed.errors()).lower()
         sandbox.faults.clear()
-        resumed = connector.run("read", config, streams=STREAMS, state=latest_states(failed))
+        resumed = connector.run("read", config, streams=STREAMS, state=latest_states(failed), fast_clock=True)
 
         assert resumed.returncode == 0 and resumed.errors() == []
         assert_exact(sandbox, [failed, resumed])
@@ -90,7 +89,7 @@ def test_a_fault_that_never_ends_fails_the_sync_loudly_and_the_resumed_sync_lose
 
 def test_random_faults_of_every_recoverable_kind_at_once_end_exact(connector):
     with faulty_sandbox(fault_rate=0.25, faults=RECOVERABLE) as sandbox:
-        run = connector.run("read", fast_retries(sandbox), streams=STREAMS)
+        run = connector.run("read", small_pages(sandbox), streams=STREAMS, fast_clock=True)
 
         assert run.returncode == 0 and run.errors() == []
         assert_exact(sandbox, [run])
@@ -99,20 +98,28 @@ def test_random_faults_of_every_recoverable_kind_at_once_end_exact(connector):
 
 def test_a_request_held_past_the_read_timeout_is_retried(monkeypatch, tmp_path):
     """The manifest waits 120 s for an answer; a test cannot, so this one runs the source in-process
-    with a 1 s read timeout while the sandbox holds two requests for 3 s: real socket timeouts."""
+    with a 1 s read timeout while the sandbox holds two requests for 3 s: real socket timeouts. The
+    retries' backoff sleeps a fiftieth of its time (the sandbox's own sleeps are untouched)."""
+    import time
+    import types
+
+    import backoff._sync
     from airbyte_cdk.sources.streams.http import http_client
     from airbyte_cdk.test.catalog_builder import CatalogBuilder
     from airbyte_cdk.test.entrypoint_wrapper import read
 
     from source_kustomer import SourceKustomer
-    from source_kustomer.components import KustomerErrorBodies
+    from source_kustomer.errors import KustomerErrorHandler
 
-    build, interpret = http_client.HttpClient.__init__, KustomerErrorBodies.interpret_response
+    fast = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
+    fast.sleep = lambda seconds: time.sleep(seconds / 50)
+    monkeypatch.setattr(backoff._sync, "time", fast)
+    build, interpret = http_client.HttpClient.__init__, KustomerErrorHandler.interpret_response
     monkeypatch.setattr(http_client.HttpClient, "__init__", lambda self, *a, **kw: build(self, *a, **{**kw, "request_timeout": (5, 1)}))
     answers: List[str] = []
-    monkeypatch.setattr(KustomerErrorBodies, "interpret_response", lambda self, answer: answers.append(type(answer).__name__) or interpret(self, answer))
+    monkeypatch.setattr(KustomerErrorHandler, "interpret_response", lambda self, answer: answers.append(type(answer).__name__) or interpret(self, answer))
     with Sandbox(records=200, seed=21, fault_at={2: "timeout", 3: "timeout"}, fault_timeout_s=3, **FAST_KUSTOMER_LIMITS) as sandbox:
-        config = fast_retries(sandbox)
+        config = small_pages(sandbox)
         catalog = CatalogBuilder().with_stream("conversations", SyncMode.incremental).with_stream("users", SyncMode.full_refresh).build()
         output = read(SourceKustomer(catalog=catalog, config=config, state=None), config, catalog)
 

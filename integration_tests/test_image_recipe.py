@@ -177,7 +177,7 @@ def test_the_files_the_image_copies_are_enough_to_build_the_wheel_it_installs(tm
     wheel = zipfile.ZipFile(tmp_path / build_wheel(str(tmp_path)))
 
     assert wheel.read("source_kustomer/manifest.yaml") == (REPO / "manifest.yaml").read_bytes()
-    assert {"source_kustomer/run.py", "source_kustomer/source.py", "source_kustomer/components.py"} <= set(wheel.namelist())
+    assert {f"source_kustomer/{module.name}" for module in (REPO / "source_kustomer").glob("*.py")} <= set(wheel.namelist())
     entry_points = next(name for name in wheel.namelist() if name.endswith(".dist-info/entry_points.txt"))
     assert "source-kustomer = source_kustomer.run:run" in wheel.read(entry_points).decode()
 

@@ -70,10 +70,10 @@ def test_no_command_prints_the_token_even_at_debug_level_through_faults_and_retr
     key pasted with spaces and a newline around it (it is sent trimmed, and masked trimmed)."""
     faults = {"fault_rate": 0.2, "faults": ["500", "503", "reset", "malformed", "429"], "fault_reset_s": 0.5}
     with Sandbox(records=200, seed=4, **FAST_KUSTOMER_LIMITS, **faults) as sandbox:
-        config = config_for(sandbox, api_token=f"  {TOKEN}\n", page_size=50, retry_backoff_factor=0.05)
+        config = config_for(sandbox, api_token=f"  {TOKEN}\n", page_size=50)
         runs = [
-            connector.run("check", config, debug=True),
-            connector.run("read", config, streams=["conversations", "customers", "customer_emails", "users"], debug=True),
+            connector.run("check", config, debug=True, fast_clock=True),
+            connector.run("read", config, streams=["conversations", "customers", "customer_emails", "users"], debug=True, fast_clock=True),
         ]
 
         assert [run.returncode for run in runs] == [0, 0]

@@ -1,7 +1,7 @@
 """What an API key may read: its roles against the ones each endpoint needs, its region, its expiry.
 
 - ``refusal`` words a 401 or 403 from Kustomer for the person who has to fix it.
-- ``KeyRolesReport`` reads the key's own roles (``GET /v1/auth/tokens/current``) and tells, before any
+- ``KeyRolesExtractor`` reads the key's own roles (``GET /v1/auth/tokens/current``) and tells, before any
   sync, which streams the key cannot read and which role would fix each.
 """
 
@@ -80,7 +80,7 @@ def _roles(roles: Sequence[str]) -> str:
 
 
 @dataclass
-class KeyRolesReport(RecordExtractor):
+class KeyRolesExtractor(RecordExtractor):
     """The API key's own record (``GET /v1/auth/tokens/current``), read with the roles it lacks.
 
     Kustomer gives each endpoint a list of roles (any one suffices, see ``contract.py``); a key
@@ -98,7 +98,7 @@ class KeyRolesReport(RecordExtractor):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         unknown = [key for key in self.reads if key not in {e.key for e in ENDPOINTS}]
         if unknown:
-            raise ValueError(f"KeyRolesReport reads endpoints contract.py does not list: {unknown}")
+            raise ValueError(f"KeyRolesExtractor reads endpoints contract.py does not list: {unknown}")
 
     def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
         body = response.json() if response.content else {}

@@ -255,7 +255,7 @@ _CUSTOM_ATTRIBUTES = r"^(customer|company|message|conversation|note)_custom_.+$ 
 # on /search, and documents no company_updated_at filter there. Every peer (Stitch's and Meltano's
 # taps) sorts and filters these in production. The connector checks every page it reads: objects
 # outside the range asked for, or out of ascending order, stop the stream loudly with what Kustomer
-# answered (see search.SearchPage).
+# answered (see search.SearchPageExtractor).
 _RELIED_ON_SEARCH = (
     "Keyset paging by updatedAt, Kustomer's own recipe for reading past its 100-page cap; every peer sorts "
     "this context so in production. Every page is checked: out of order or out of range stops the stream."

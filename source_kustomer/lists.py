@@ -9,7 +9,7 @@ from airbyte_cdk.sources.types import Config, StreamSlice
 
 
 @dataclass
-class OneFilterAtATime(Retriever):
+class OneFilterAtATimeRetriever(Retriever):
     """Reads a list once per documented filter, in order, and keeps each object the first time it comes.
 
     Kustomer: ``GET /v1/users`` filters on ``pending`` (only users with a pending invitation) and
@@ -28,7 +28,7 @@ class OneFilterAtATime(Retriever):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         if not self.filters:
-            raise ValueError("OneFilterAtATime needs at least one filter")
+            raise ValueError("OneFilterAtATimeRetriever needs at least one filter")
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[StreamData]:
         base = stream_slice or StreamSlice(partition={}, cursor_slice={})

@@ -4,7 +4,7 @@ objects is read from ``POST /v1/customers/search`` and ``/v1/customers/archive/s
 - ``KustomerSearchRetriever`` splits a slice between the archive and live search and checkpoints
   every page through the stream's own cursor.
 - ``SearchKeysetPagination`` pages a query by ``updatedAt`` (Kustomer's 100-page cap, bursts).
-- ``SearchPage`` refuses a page that is outside the range asked for or out of order;
+- ``SearchPageExtractor`` refuses a page that is outside the range asked for or out of order;
   ``BoundaryRepeatFilter`` drops the records a keyset query repeats from the page before.
 """
 
@@ -31,7 +31,8 @@ from airbyte_cdk.utils.datetime_helpers import ab_datetime_now, ab_datetime_pars
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_kustomer.contract import ARCHIVE, SEARCHES
-from source_kustomer.components import _DATE_TIME, RecordsAt, parse_instant, updated_at_of
+from source_kustomer.pages import RecordsAtExtractor
+from source_kustomer.records import instant_or_none, parse_instant, updated_at_of
 
 logger = logging.getLogger("airbyte")
 
@@ -54,16 +55,6 @@ def _instant(moment: datetime) -> str:
 
 def _later(one: Optional[datetime], other: Optional[datetime]) -> Optional[datetime]:
     return other if one is None or (other is not None and other > one) else one
-
-
-def _moment(value: Any) -> Optional[datetime]:
-    """A cursor value as a time, or None when it is not one (Kustomer junk never stops a sync)."""
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -184,7 +175,7 @@ class KustomerSearchRetriever(Retriever):
         for phase in window.phases(stream_slice, self._with_archive):
             for record in self.retriever.read_records(records_schema, phase):
                 yield record
-                moment = _moment(record.get(field) if isinstance(record, Mapping) else None)
+                moment = instant_or_none(record.get(field) if isinstance(record, Mapping) else None)
                 newest = _later(newest, moment)
                 pending.append(window.checkpoint_in(phase, moment) if moment else None)
                 if len(pending) > HANDLED_AFTER:
@@ -326,7 +317,7 @@ def _one_millisecond_after(instant: str) -> Optional[str]:
 
 
 @dataclass
-class SearchPage(RecordsAt):
+class SearchPageExtractor(RecordsAtExtractor):
     """The records of a search page, taken only if Kustomer answered the query it was asked.
 
     Kustomer documents sorting only customers by ``updatedAt`` on ``/search``, and no
@@ -403,7 +394,7 @@ class BoundaryRepeatFilter(RecordFilter):
 
     ``SearchKeysetPagination`` restarts each query at the last ``updatedAt`` it saw (``gte``), so the
     records at exactly that instant come back once more. Within a slice, records arrive in ascending
-    ``updatedAt`` (``SearchPage`` sees to it); the filter remembers the ids met at the latest instant
+    ``updatedAt`` (``SearchPageExtractor`` sees to it); the filter remembers the ids met at the latest instant
     and drops their repeats. A resource without a usable ``updatedAt`` (never seen from Kustomer, but
     possible) has no instant to be remembered by: its id is remembered for the whole slice instead.
     One slice is read by one thread at a time, so the memory is kept per slice. A ``condition`` then

@@ -1,7 +1,8 @@
 """The Kustomer source: the declarative manifest, nothing else.
 
-All behaviour lives in ``manifest.yaml`` (streams, auth, pagination, incremental sync) and the
-small components it names in ``components.py``.
+All behaviour lives in ``manifest.yaml`` (streams, auth, rate limits, pagination, incremental sync)
+and the components it names in this package, so the Connector Builder and the CDK's
+``source-declarative-manifest`` run the very same connector.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from airbyte_cdk.models import ConfiguredAirbyteCatalog
 from airbyte_cdk.sources.declarative.yaml_declarative_source import YamlDeclarativeSource
 from airbyte_cdk.sources.source import TState
 
-from source_kustomer.components import KustomerApiBudget, PageStore
-
 
 def manifest_path() -> Path:
     """Where the manifest is: inside the installed wheel, or at the top of a source checkout."""
@@ -23,10 +22,6 @@ def manifest_path() -> Path:
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parent.parent / "manifest.yaml"
-
-
-#: Records and partitions waiting between the worker threads and the output.
-QUEUE_SIZE = 1000
 
 
 class SourceKustomer(YamlDeclarativeSource):
@@ -37,7 +32,6 @@ class SourceKustomer(YamlDeclarativeSource):
         state: TState = None,
         config_path: Optional[str] = None,
     ) -> None:
-        PageStore.start_sync()  # pages shared between streams live for one sync
         super().__init__(
             catalog=catalog,
             config=config,
@@ -45,12 +39,6 @@ class SourceKustomer(YamlDeclarativeSource):
             path_to_yaml=str(manifest_path()),
             config_path=config_path,
         )
-        # One budget for the whole sync, whichever streams the CDK builds and however often.
-        self._budget = KustomerApiBudget.for_config(self._config)
-        # The CDK buffers up to 10,000 records and partitions between its workers and the output. A
-        # buffered search record keeps its whole parsed page alive: 1,000 keep the output as busy
-        # and peak memory about 90 MB lower (measured with 10 workers; see README, Performance).
-        self._concurrent_source._queue.maxsize = QUEUE_SIZE
 
     @staticmethod
     def read_config(config_path: str) -> MutableMapping[str, Any]:
@@ -60,8 +48,3 @@ class SourceKustomer(YamlDeclarativeSource):
         if isinstance(config.get("api_token"), str):
             config["api_token"] = config["api_token"].strip()
         return config
-
-    def _prepare_for_stream_build(self) -> None:
-        """Every requester the CDK builds from here on spends from Kustomer's two rate-limit buckets."""
-        super()._prepare_for_stream_build()
-        self._constructor._api_budget = self._budget

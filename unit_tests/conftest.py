@@ -63,7 +63,7 @@ def backoff_sleeps(monkeypatch) -> List[float]:
     import backoff._sync
     from airbyte_cdk.sources.streams.http import rate_limiting
 
-    from source_kustomer import components
+    from source_kustomer import rate_limits
 
     slept: List[float] = []
 
@@ -74,7 +74,7 @@ def backoff_sleeps(monkeypatch) -> List[float]:
     fake_time = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("__")})
     fake_time.sleep = sleep
     fake_time.time = lambda: time.time() + sum(slept)
-    for module in (backoff._sync, rate_limiting, components):
+    for module in (backoff._sync, rate_limiting, rate_limits):
         monkeypatch.setattr(module, "time", fake_time)
     return slept
 

@@ -60,7 +60,7 @@ def test_a_list_stream_that_fails_on_a_later_page_keeps_its_old_state(requests_m
         return {"meta": {"page": number, "pageSize": 3}, "data": newest_first[(number - 1) * 3: number * 3],
                 "links": {"next": f"/v1/users?page={number + 1}&pageSize=3" if more else None}}
 
-    config = {**CONFIG, "page_size": 3, "max_retries": 0}
+    config = {**CONFIG, "page_size": 3}
     old_state = {"updated_at": "2025-01-01T00:00:00.000000Z"}
     requests_mock.get(f"{BASE_URL}/v1/users", [{"json": page(1, True)}, {"status_code": 500, "json": kustomer_error(500, "Oops")}])
 

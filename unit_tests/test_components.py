@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Dict
+from typing import Any, Dict, List, Optional
 
 import pytest
 import requests
+import yaml
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.components import (
-    ApiTokenGiven,
-    FlattenJsonApiResource,
-    KustomerHostOnly,
-    RateLimitResetBackoff,
-    UtcDateTime,
-    snake_case,
-)
+from source_kustomer.records import FlattenJsonApiResource, snake_case
+from source_kustomer.source import manifest_path
+from source_kustomer.settings import ApiTokenValidator as ApiTokenGiven
+from source_kustomer.settings import KustomerHostValidator as KustomerHostOnly
+from source_kustomer.settings import UtcDateTimeValidator as UtcDateTime
 
 
 @pytest.mark.parametrize(
@@ -58,7 +56,7 @@ def test_flatten_keeps_id_type_links_and_relationship_data():
     }
 
 
-# --- RateLimitResetBackoff ------------------------------------------------------------------------
+# --- the error handler's backoff, as the manifest declares it -------------------------------------
 
 
 def response(status: int, headers: Dict[str, str]) -> requests.Response:
@@ -68,7 +66,25 @@ def response(status: int, headers: Dict[str, str]) -> requests.Response:
     return r
 
 
+def declared_backoff() -> List[Any]:
+    """The backoff strategies of the manifest's error handler, built by the CDK's own factory."""
+    from airbyte_cdk.sources.declarative.models.declarative_component_schema import DefaultErrorHandler
+    from airbyte_cdk.sources.declarative.parsers.manifest_component_transformer import ManifestComponentTransformer
+    from airbyte_cdk.sources.declarative.parsers.manifest_reference_resolver import ManifestReferenceResolver
+    from airbyte_cdk.sources.declarative.parsers.model_to_component_factory import ModelToComponentFactory
+
+    manifest = ManifestReferenceResolver().preprocess_manifest(yaml.safe_load(manifest_path().read_text()))
+    handler = ManifestComponentTransformer().propagate_types_and_parameters("", manifest["definitions"]["error_handler"]["handler"], {})
+    return ModelToComponentFactory().create_component(DefaultErrorHandler, handler, config={}).backoff_strategies
+
+
+def wait_for(answer: Any) -> Optional[float]:
+    """The wait before the first retry: the first strategy that names one, as the CDK's HttpClient asks them."""
+    return next((wait for wait in (s.backoff_time(answer, 1) for s in declared_backoff()) if wait is not None), None)
+
+
 EPOCH = "epoch"  # x-ratelimit-reset given as UTC epoch seconds, offset from now
+EXPONENTIAL = 5.0  # the first retry's exponential backoff: 2.5 x 2
 
 
 @pytest.mark.parametrize(
@@ -77,22 +93,27 @@ EPOCH = "epoch"  # x-ratelimit-reset given as UTC epoch seconds, offset from now
         (20, EPOCH, None, 18, 21),
         (12, "seconds", None, 12, 12),  # seconds from now, the other form seen in the wild
         (50, EPOCH, "3", 3, 3),
-        (-5, EPOCH, None, 1, 1),
-        (99999, EPOCH, None, 900, 900),
+        (-5, EPOCH, None, EXPONENTIAL, EXPONENTIAL),  # a window already reopened: the usual backoff
     ],
 )
 def test_429_waits_for_the_window(reset, reset_form, retry_after, low, high):
     headers = {"x-ratelimit-reset": str(int(time.time()) + reset if reset_form == EPOCH else reset)}
     if retry_after:
         headers["Retry-After"] = retry_after
-    wait = RateLimitResetBackoff(parameters={}).backoff_time(response(429, headers), 1)
+    wait = wait_for(response(429, headers))
     assert low - 0.01 <= wait <= high
 
 
-@pytest.mark.parametrize("status,headers", [(429, {}), (429, {"x-ratelimit-reset": "soon"}), (500, {"x-ratelimit-reset": "12"})])
-def test_other_cases_leave_the_wait_to_the_cdk(status, headers):
-    assert RateLimitResetBackoff(parameters={}).backoff_time(response(status, headers), 1) is None
-    assert RateLimitResetBackoff(parameters={}).backoff_time(requests.ConnectionError(), 1) is None
+def test_a_window_further_than_fifteen_minutes_fails_instead_of_waiting():
+    with pytest.raises(AirbyteTracedException, match="longer than the connector is allowed to wait"):
+        wait_for(response(429, {"x-ratelimit-reset": str(int(time.time()) + 99999)}))
+
+
+@pytest.mark.parametrize("status,headers", [(429, {}), (429, {"x-ratelimit-reset": "soon"}), (500, {"x-ratelimit-reset": "12"}),
+                                            (503, {"x-ratelimit-reset": str(int(time.time()) + 50)})])
+def test_other_answers_get_the_exponential_backoff(status, headers):
+    assert wait_for(response(status, headers)) == EXPONENTIAL
+    assert wait_for(requests.ConnectionError()) == EXPONENTIAL
 
 
 # --- config validations ---------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from source_kustomer import SourceKustomer
-from source_kustomer.components import snake_case, snake_case_keys
+from source_kustomer.records import snake_case, snake_case_keys
 from source_kustomer.search import SearchKeysetPagination
 from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, ids, read_stream
 from unit_tests.kustomer_mock import (

@@ -12,17 +12,14 @@ from airbyte_cdk.sources.declarative.partition_routers.list_partition_router imp
 from airbyte_cdk.sources.declarative.schema import InlineSchemaLoader
 from airbyte_cdk.sources.types import StreamSlice
 
-from source_kustomer.components import (
-    CustomAttributesSchema,
-    PageBody,
-    PageItems,
-    PageStore,
-    ParentPage,
-    ParentPageRecord,
-    PropertiesMap,
-    SharedPages,
-    UnionPartitionRouter,
-)
+from source_kustomer.custom_attributes import AttributePropertiesExtractor as PropertiesMap
+from source_kustomer.custom_attributes import CustomAttributesSchemaLoader as CustomAttributesSchema
+from source_kustomer.nested import PageBody
+from source_kustomer.nested import PageItemsExtractor as PageItems
+from source_kustomer.nested import ParentPageRequester as ParentPage
+from source_kustomer.nested import ParentPageTransformation as ParentPageRecord
+from source_kustomer.shared_pages import PageStore
+from source_kustomer.shared_pages import SharedPagesRequester as SharedPages
 
 
 def customer(n: int, updated_at: str, **attributes: Any) -> Dict[str, Any]:
@@ -87,8 +84,14 @@ def test_shared_pages_sends_a_repeated_request_once_per_sync():
     class Requester:
         calls = 0
 
+        def get_url_base(self, **_: Any) -> str:
+            return "https://api.kustomerapp.com"
+
+        def get_path(self, **_: Any) -> str:
+            return "/v1/customers/search"
+
         def get_url(self, **_: Any) -> str:
-            return "https://api.kustomerapp.com/v1/customers/search"
+            return self.get_url_base() + self.get_path()
 
         def get_request_params(self, **_: Any) -> Dict[str, Any]:
             return {"page": 1}
@@ -103,14 +106,13 @@ def test_shared_pages_sends_a_repeated_request_once_per_sync():
             response.request = requests.Request("POST", response.url).prepare()
             return response
 
-    PageStore.start_sync()
-    shared = SharedPages(requester=Requester(), parameters={})
+    shared = SharedPages(requester=Requester(), parameters={}, config={"sync_started_at": "2025-06-01T00:00:00.000000Z"})
     window = {"start_time": "2025"}
     assert shared.send_request(stream_slice=window).json() == {"data": [1]}
     assert shared.send_request(stream_slice=window).json() == {"data": [1]}  # from the store
     assert shared.send_request(stream_slice={"start_time": "2026"}).json() == {"data": [2]}  # another question
-    PageStore.start_sync()  # a new sync asks again
-    assert shared.send_request(stream_slice=window).json() == {"data": [3]}
+    next_sync = SharedPages(requester=Requester(), parameters={}, config={"sync_started_at": "2025-06-02T00:00:00.000000Z"})
+    assert next_sync.send_request(stream_slice=window).json() == {"data": [3]}  # a new sync asks again
     assert Requester.calls == 3
 
 
@@ -161,13 +163,3 @@ def test_custom_attributes_schema_adds_typed_columns_and_keeps_the_base():
 
     none_defined = CustomAttributesSchema(base=base, metadata_requester=Metadata(metadata_response({}, status=404)), parameters={})
     assert set(none_defined.get_json_schema()["properties"]) == {"id", "custom"}
-
-
-def test_union_partition_router_yields_each_router_in_turn():
-    fixed = ListPartitionRouter(values=["customer", "company"], cursor_field="parent_id", config={}, parameters={})
-    more = ListPartitionRouter(values=["kobject.orders"], cursor_field="parent_id", config={}, parameters={})
-
-    union = UnionPartitionRouter(routers=[fixed, more], parameters={})
-
-    assert [s.partition["parent_id"] for s in union.stream_slices()] == ["customer", "company", "kobject.orders"]
-    assert union.get_request_params() == {} and union.get_stream_state() is None

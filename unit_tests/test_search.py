@@ -11,7 +11,7 @@ import requests
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.search import BoundaryRepeatFilter, BoundaryRepeatPageFilter, SearchKeysetPagination, SearchPage, SearchWindow
+from source_kustomer.search import BoundaryRepeatFilter, BoundaryRepeatPageFilter, SearchKeysetPagination, SearchPageExtractor as SearchPage, SearchWindow
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)

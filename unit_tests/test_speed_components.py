@@ -11,14 +11,12 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.components import (
-    KustomerApiBudget,
-    KustomerErrorBodies,
-    ParsedOnce,
-    RateLimitBucket,
-    RecordsAt,
-)
-from source_kustomer.source import QUEUE_SIZE, SourceKustomer
+from source_kustomer.errors import KustomerErrorHandler as KustomerErrorBodies
+from source_kustomer.pages import ParsedOnceDecoder as ParsedOnce
+from source_kustomer.pages import RecordsAtExtractor as RecordsAt
+from source_kustomer.rate_limits import KustomerRateLimits as KustomerApiBudget
+from source_kustomer.rate_limits import RateLimitBucket
+from source_kustomer.source import SourceKustomer
 from unit_tests.conftest import CONFIG, read_stream
 
 
@@ -38,7 +36,7 @@ def test_a_page_is_parsed_once_however_many_components_read_it(monkeypatch):
     page = answer(json.dumps({"data": [{"id": "a"}], "links": {"next": None}}).encode())
     decoder = ParsedOnce()
     first = next(decoder.decode(page))
-    monkeypatch.setattr("source_kustomer.components.orjson.loads", lambda _: pytest.fail("parsed twice"))
+    monkeypatch.setattr("source_kustomer.pages.orjson.loads", lambda _: pytest.fail("parsed twice"))
 
     assert next(decoder.decode(page)) is first
 
@@ -165,18 +163,18 @@ def request(method: str, path: str) -> requests.PreparedRequest:
 
 def test_a_search_spends_from_both_buckets_and_a_list_request_from_the_org_bucket_only():
     budget = KustomerApiBudget(requests_per_minute=300)
-    budget.acquire_call(request("POST", "/v1/customers/search"))
-    budget.acquire_call(request("POST", "/v1/customers/archive/search"))
-    budget.acquire_call(request("GET", "/v1/users"))
+    budget.acquire(request("POST", "/v1/customers/search"))
+    budget.acquire(request("POST", "/v1/customers/archive/search"))
+    budget.acquire(request("GET", "/v1/users"))
 
     assert (budget.org.remaining, budget.search.remaining) == (297, 98)
 
 
 def test_headers_update_the_bucket_they_describe():
     budget = KustomerApiBudget(requests_per_minute=1000)
-    budget.update_from_response(request("GET", "/v1/users"), answer(b"{}", headers={
+    budget.update(request("GET", "/v1/users"), answer(b"{}", headers={
         "x-ratelimit-limit": "1000", "x-ratelimit-remaining": "400", "x-ratelimit-reset": "30"}))
-    budget.update_from_response(request("POST", "/v1/customers/search"), answer(b"{}", headers={
+    budget.update(request("POST", "/v1/customers/search"), answer(b"{}", headers={
         "x-ratelimit-limit": "100", "x-ratelimit-remaining": "7", "x-ratelimit-reset": "30"}))
 
     assert (budget.org.remaining, budget.search.remaining) == (400, 7)
@@ -184,9 +182,9 @@ def test_headers_update_the_bucket_they_describe():
 
 def test_an_empty_bucket_waits_for_the_reset_instead_of_earning_a_429(backoff_sleeps):
     budget = KustomerApiBudget()
-    budget.update_from_response(request("POST", "/v1/customers/search"), answer(b"{}", headers={
+    budget.update(request("POST", "/v1/customers/search"), answer(b"{}", headers={
         "x-ratelimit-limit": "100", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "12"}))
-    budget.acquire_call(request("POST", "/v1/customers/search"))
+    budget.acquire(request("POST", "/v1/customers/search"))
 
     assert len(backoff_sleeps) == 1 and 12 <= backoff_sleeps[0] <= 12.1
 
@@ -203,9 +201,3 @@ def test_every_request_of_a_sync_goes_through_the_budget(requests_mock, backoff_
 
     assert len(output.records) == 2 and not output.errors
     assert any(41 <= wait <= 42.1 for wait in backoff_sleeps)
-
-
-def test_the_source_buffers_at_most_queue_size_items_between_workers_and_output():
-    source = SourceKustomer(config=CONFIG)
-
-    assert source._concurrent_source._queue.maxsize == QUEUE_SIZE == 1000
