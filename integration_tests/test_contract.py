@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-import yaml
 
 import pytest
 
 from integration_tests.conftest import REPO, config_for, expected_keys, ground_truth, latest_states
 from integration_tests.sandbox import ALL_ROLES, FAST_KUSTOMER_LIMITS, Sandbox
 from source_kustomer import contract
+from unit_tests.manifest_streams import reads_table, role_rows
 
 RECORDS = 600
 
@@ -55,18 +55,11 @@ def test_a_parameter_the_contract_does_not_list_fails_the_request_that_sends_it_
 
 def roles_report_reads() -> Dict[str, List[str]]:
     """The manifest's table of the endpoints each stream calls (check's roles report reads it)."""
-    manifest = yaml.safe_load((REPO / "manifest.yaml").read_text())
-    api_key_roles = next(s for s in manifest["streams"] if s.get("name") == "api_key_roles")
-    return api_key_roles["retriever"]["record_selector"]["extractor"]["reads"]
+    return reads_table((REPO / "manifest.yaml").read_text())
 
 
 def test_the_documented_roles_per_stream_are_the_manifest_s_and_the_contract_s():
-    documented = {}
-    for line in (REPO / "docs/integrations/sources/kustomer.md").read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and cells[0].startswith("`") and cells[0][1:4] in ("GET", "POS"):
-            documented[cells[0].strip("`")] = ([s.strip("` ") for s in cells[1].split(",")],
-                                               [r.strip("` ") for r in cells[2].split(",")])
+    documented = role_rows((REPO / "docs/integrations/sources/kustomer.md").read_text())
     reads = roles_report_reads()
     assert list(documented) == list(reads), "the docs' roles table lists the endpoints of api_key_roles' reads, in order"
     for key, (streams, roles) in documented.items():
@@ -79,7 +72,7 @@ def test_the_documented_roles_per_stream_are_the_manifest_s_and_the_contract_s()
 def test_what_the_connector_relies_on_beyond_the_documents_is_named_and_justified():
     relied = contract.relied_on()
     assert set(relied) >= {"GET /v1/tags", "GET /v1/slas", f"{contract.SEARCH} sort conversation_updated_at",
-                           f"{contract.SEARCH} filter company_updated_at"}
+                           f"{contract.SEARCH} filter company_updated_at", "conversation noteCount"}
     assert all(len(why) > 40 for why in relied.values())
 
 

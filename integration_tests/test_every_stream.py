@@ -9,6 +9,7 @@ import pytest
 
 from integration_tests.conftest import REPO, Connector, api_resources, config_for, expected_keys, latest_states
 from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
+from unit_tests.manifest_streams import NESTED, SEARCH_STREAMS, STREAMS, stream_rows
 
 # Etleap's entities (seed 001), in snake_case, plus team members.
 ETLEAP_STREAMS = """
@@ -21,13 +22,9 @@ ETLEAP_STREAMS = """
     sla_criteria sla_versions satisfactions shortcuts snoozes spam_senders tags team_queues
     team_routing_settings teams users team_members
 """.split()
-# Beyond Etleap's list: every note per conversation (older than two years too) and the API key's roles.
-EXTRA_STREAMS = ["conversation_notes", "api_key_roles"]
+# search stream -> the nested streams read from its pages
 NESTED_IN_SEARCH = {
-    "customers": [s for s in ETLEAP_STREAMS if s.startswith("customer_") and s not in ("customer_drafts", "customer_merges")],
-    "companies": [s for s in ETLEAP_STREAMS if s.startswith("company_")],
-    "notes": ["note_user_mentions"],
-    "messages": ["message_shortcuts"],
+    search: children for search, context in SEARCH_STREAMS.items() if (children := [name for name, (source, _, _) in NESTED.items() if source == context])
 }
 
 
@@ -46,10 +43,14 @@ def streams(sandbox, tmp_path_factory) -> Dict[str, Dict[str, Any]]:
     return catalog_of(Connector(tmp_path_factory.mktemp("discover")), sandbox)
 
 
-def test_discover_lists_every_etleap_entity_and_one_stream_per_enabled_klass(streams, sandbox):
+def test_discover_lists_every_stream_of_the_manifest_and_one_per_enabled_klass(streams, sandbox):
     klasses = {"kobject_" + k["attributes"]["name"].replace("-", "_") for k in api_resources(sandbox, "klasses?status=enabled")}
     assert len(klasses) == 4 and len(api_resources(sandbox, "klasses?status=existing_only")) == 5  # one is disabled
-    assert set(streams) == set(ETLEAP_STREAMS) | set(EXTRA_STREAMS) | klasses
+    assert set(streams) == set(STREAMS) | klasses
+
+
+def test_every_etleap_entity_is_a_stream():
+    assert set(ETLEAP_STREAMS) - set(STREAMS) == set()
 
 
 def test_check_knows_the_endpoints_every_stream_calls(streams):
@@ -157,11 +158,7 @@ def test_incremental_syncs_of_nested_and_per_parent_streams_visit_only_changed_p
 
 @pytest.mark.parametrize("document", ["README.md", "docs/integrations/sources/kustomer.md"])
 def test_the_documented_stream_tables_equal_discover(streams, document):
-    documented = {}
-    for line in (REPO / document).read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[0].startswith("`") and cells[1] != "Required":
-            documented[cells[0].strip("`")] = cells
+    documented = stream_rows((REPO / document).read_text())
     discovered = {name: s for name, s in streams.items() if not name.startswith("kobject_")}
     assert "kobject_<klass>" in documented
     documented.pop("kobject_<klass>")

@@ -262,6 +262,14 @@ _RELIED_ON_SEARCH = (
 )
 _RELIED_ON_SORTS = "conversation_updated_at message_updated_at note_updated_at kobject_updated_at company_updated_at"
 _RELIED_ON_FILTERS = "company_updated_at"
+#: What the connector reads into an attribute Kustomer documents without saying what exactly it counts.
+_RELIED_ON_ATTRIBUTES = {
+    "conversation noteCount": (
+        "Documented on the conversation (OAS Conversation); the connector reads it as the number of notes "
+        "GET /v1/conversations/{id}/notes lists, and asks that list only of a conversation whose noteCount is "
+        "not 0 (conversation_notes). A note Kustomer has not counted yet is still read by the notes stream."
+    ),
+}
 
 
 def _words(text: str) -> Tuple[str, ...]:
@@ -390,4 +398,5 @@ def relied_on() -> Dict[str, str]:
         found[f"{SEARCH} sort {attribute}"] = _RELIED_ON_SEARCH
     for attribute in sorted(SEARCHES[SEARCH].relied_on_filters.names):
         found[f"{SEARCH} filter {attribute}"] = _RELIED_ON_SEARCH
+    found.update(_RELIED_ON_ATTRIBUTES)
     return found

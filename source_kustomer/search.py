@@ -224,7 +224,7 @@ class SearchKeysetPagination(PaginationStrategy):
 
     Token: ``updated_at`` (the query's ``gte``) and ``page``; while an instant is read on its own also
     ``until`` (its ``lte``), ``total`` (the instant's size on the page before) and ``pass`` (how many
-    times it was read again, which keeps a re-read from being answered from ``SharedPages``).
+    times it was read again, which keeps a re-read from being answered from ``SharedPagesRequester``).
     """
 
     config: Config
@@ -442,7 +442,7 @@ class BoundaryRepeatFilter(RecordFilter):
 @dataclass
 class BoundaryRepeatPageFilter(BoundaryRepeatFilter):
     """``BoundaryRepeatFilter`` for streams whose records are whole search pages (the parents of nested
-    streams, see ``PageItems``): the page keeps its envelope; its ``data`` loses the resources the page
+    streams, see ``nested.PageItemsExtractor``): the page keeps its envelope; its ``data`` loses the resources the page
     before already held."""
 
     def filter_records(

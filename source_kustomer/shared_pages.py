@@ -163,6 +163,7 @@ class SharedPagesRequester(RequesterFacade):
         key = json.dumps(
             [
                 _reread_pass(next_page_token),
+                self.requester.get_url(**options),
                 self.requester.get_url_base(**options),
                 path or self.requester.get_path(**options),
                 {**self.requester.get_request_params(**options), **(request_params or {})},

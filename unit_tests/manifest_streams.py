@@ -38,17 +38,17 @@ class Stream:
     primary_key: Tuple[str, ...]
 
     @property
-    def endpoint(self) -> Optional[str]:
-        """The Kustomer path the stream reads, as contract.py names it (``GET /v1/teams``)."""
-        if self.family == "search_stream":
-            return "POST /v1/customers/search"
+    def endpoints(self) -> List[str]:
+        """The Kustomer endpoints the stream reads, as contract.py names them (``GET /v1/teams``); a
+        per-parent list reads its parents' search too."""
+        search = "POST /v1/customers/search"
+        if self.family in ("search_stream", "nested_stream"):
+            return [search]
         if self.family in ("list_stream", "full_list_stream", "list_nested_stream"):
-            return "GET /v1/" + self.parameters["endpoint"].split("?")[0]
+            return ["GET /v1/" + self.parameters["endpoint"].split("?")[0]]
         if self.family in ("conversation_list_stream", "customer_list_stream"):
-            return f"GET /v1/{self.family.split('_')[0]}s/{{id}}/{self.parameters['list']}"
-        if self.family == "nested_stream":
-            return "POST /v1/customers/search"
-        return None
+            return [search, f"GET /v1/{self.family.split('_')[0]}s/{{id}}/{self.parameters['list']}"]
+        return []
 
 
 def _family(entry: Mapping[str, Any], manifest: Mapping[str, Any]) -> str:
@@ -102,3 +102,78 @@ NESTED: Dict[str, Tuple[str, str, List[List[str]]]] = {
 PER_PARENT: Dict[str, Tuple[str, str]] = {
     s.name: (s.family.split("_")[0], s.parameters["list"]) for s in of_family("conversation_list_stream", "customer_list_stream")
 }
+
+
+# --- the tables beside the manifest, checked against it ---------------------------------------------
+
+README, DOCS_PAGE = "README.md", "docs/integrations/sources/kustomer.md"
+
+
+def _table_rows(text: str, columns: int) -> List[List[str]]:
+    """The rows of the Markdown tables in ``text`` that have ``columns`` cells, the first in backticks."""
+    rows = []
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == columns and cells[0].startswith("`"):
+            rows.append(cells)
+    return rows
+
+
+def stream_rows(text: str) -> Dict[str, List[str]]:
+    """A document's stream table: stream name -> [stream, endpoint, sync modes, cursor, primary key]."""
+    return {cells[0].strip("`"): cells for cells in _table_rows(text, 5) if cells[1] != "Required"}
+
+
+def role_rows(text: str) -> Dict[str, Tuple[List[str], List[str]]]:
+    """The docs page's roles table: endpoint -> (the streams that read it, the roles it needs)."""
+    return {cells[0].strip("`"): ([s.strip("` ") for s in cells[1].split(",")], [r.strip("` ") for r in cells[2].split(",")])
+            for cells in _table_rows(text, 3) if cells[0][1:5] in ("GET ", "POST")}
+
+
+def reads_table(manifest_text: str) -> Dict[str, List[str]]:
+    """api_key_roles' ``reads`` in the manifest: the endpoints each stream calls, for check's roles report."""
+    raw = yaml.safe_load(manifest_text)
+    api_key_roles = next(s for s in raw["streams"] if s.get("name") == "api_key_roles")
+    return api_key_roles["retriever"]["record_selector"]["extractor"]["reads"]
+
+
+def table_problems(root: Path = MANIFEST_PATH.parent, serves: Optional[Any] = None) -> List[str]:
+    """What a stream added to (or removed from) ``root``'s manifest still needs elsewhere, each said as
+    the line to add or remove and where. ``serves(method, path)``, when given, says whether the
+    sandbox answers an endpoint (``Sandbox.api.serves``)."""
+    from source_kustomer import contract
+
+    manifest_text = (root / "manifest.yaml").read_text()
+    streams = load(manifest_text)
+    reads = reads_table(manifest_text)
+    problems: List[str] = []
+    for document in (README, DOCS_PAGE):
+        rows = stream_rows((root / document).read_text())
+        rows.pop("kobject_<klass>", None)
+        for name, stream in streams.items():
+            if name not in rows:
+                problems.append(f"{document}: add a row for `{name}` to the stream table "
+                                f"(| `{name}` | <endpoint> | <sync modes> | <cursor> | {', '.join(f'`{k}`' for k in stream.primary_key)} |)")
+            elif [k.strip("` ") for k in rows[name][4].split(",")] != list(stream.primary_key):
+                problems.append(f"{document}: the primary key of `{name}` is {', '.join(stream.primary_key)} in manifest.yaml")
+        problems += [f"{document}: remove the row of `{name}`, which manifest.yaml does not define" for name in rows if name not in streams]
+    for name, stream in streams.items():
+        for endpoint in stream.endpoints:
+            method, path = endpoint.split(" ", 1)
+            if contract.endpoint_for(method, path.replace("{id}", "0" * 24)) is None:
+                problems.append(f"source_kustomer/contract.py: add {endpoint} to ENDPOINTS, with the roles and the page of "
+                                f"Kustomer's docs that document it (`{name}` calls it)")
+            if name not in reads.get(endpoint, []):
+                problems.append(f"manifest.yaml, api_key_roles' reads: add `{name}` under `{endpoint}` (check names the roles it needs)")
+            if serves is not None and not serves(method, path):
+                problems.append(f"integration_tests/sandbox/api.py: the sandbox does not serve {endpoint} (`{name}`); add a route and its data")
+    named = {name for names in reads.values() for name in names} - {"kobject_<klass>"}
+    problems += [f"manifest.yaml, api_key_roles' reads: remove `{name}`, which manifest.yaml does not define" for name in sorted(named - set(streams))]
+    documented = role_rows((root / DOCS_PAGE).read_text())
+    for endpoint, names in reads.items():
+        if documented.get(endpoint, ([], []))[0] != names:
+            problems.append(f"{DOCS_PAGE}, Roles per stream: the row of `{endpoint}` lists {', '.join(f'`{n}`' for n in names)} "
+                            "(api_key_roles' reads in manifest.yaml)")
+    problems += [f"{DOCS_PAGE}, Roles per stream: remove the row of `{endpoint}`, which no stream reads"
+                 for endpoint in documented if endpoint not in reads]
+    return problems

@@ -58,7 +58,6 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
-from array import array
 from bisect import bisect_left, bisect_right
 from urllib.parse import urlencode
 
@@ -254,6 +253,11 @@ class KustomerApi:
             if route[0].fullmatch(path):
                 return route
         return None
+
+    def serves(self, method: str, path: str) -> bool:
+        """Whether a route of this API answers ``method path`` (``{id}`` in ``path`` stands for an object id)."""
+        route = self._route(path.replace("{id}", "0" * 24))
+        return route is not None and method in route[1]
 
     def _authenticate(self, headers: Mapping[str, str]) -> Tuple[str, Token]:
         """``(key, Token)`` of a valid key of this pod; else the 401 (or ``wrong_pod_status``) Kustomer sends."""
