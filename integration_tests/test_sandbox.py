@@ -1137,6 +1137,20 @@ def test_contract_enforced_recorded_or_off():
             assert sb.contract_violations == []
 
 
+def test_a_request_cut_off_by_a_killed_client_is_not_a_request(sandbox):
+    """A sync killed mid-request leaves headers and part of a body: nothing was asked, so nothing is
+    answered, logged, or counted as a contract violation."""
+    import socket
+
+    violations, logged = len(sandbox.contract_violations), len(sandbox.request_log)
+    host, port = sandbox.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port))) as client:
+        client.sendall(b"POST /v1/customers/search?page=1&pageSize=100 HTTP/1.1\r\nHost: x\r\n"
+                       b"Authorization: Bearer x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query")
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(1024) == b""  # closed without an answer
+    assert len(sandbox.contract_violations) == violations and len(sandbox.request_log) == logged
+
 def test_contract_errors_name_each_problem_in_both_forms(sandbox, http):
     body = {"queryContext": "customer", "bogus": 1, "and": [{"customer_name": {"startsWith": "A"}}],
             "or": [{"and": [{"customer_id": {"equals": "x"}}]}], "sort": [{"customer_name": "asc"}, {"customer_foo": "desc"}]}

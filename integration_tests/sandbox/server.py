@@ -113,6 +113,11 @@ class Handler(BaseHTTPRequestHandler):
 
         number, fault = sandbox.begin_request()
         body, too_big = self._read_body(MAX_BODY_BYTES)
+        if too_big == "cut":
+            # The client went away mid-request (a killed sync): nothing was asked, so nothing is
+            # answered, logged or checked against the contract.
+            self.close_connection = True
+            return
         sandbox.sleep_latency()
         if fault == "reset":
             sandbox.log_request(method, target, "reset", fault)
@@ -143,7 +148,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(reply, data)
 
     def _read_body(self, limit: int) -> Tuple[bytes, object]:
-        """The request body, and whether it was over ``limit`` (``"unread"`` if too big to drain)."""
+        """The request body, and whether it was over ``limit`` (``"unread"`` if too big to drain,
+        ``"cut"`` if the client closed the connection before sending all of it)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, size = [], 0
             while True:
@@ -166,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
         if length > _DRAIN_LIMIT:
             return b"", "unread"
         body = self.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            return body, "cut"
         return body, len(body) > limit
 
     # --- response ---------------------------------------------------------------------------
