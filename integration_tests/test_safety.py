@@ -106,7 +106,7 @@ def test_a_config_that_cannot_be_read_never_echoes_the_token(connector, tmp_path
 
 
 def hostile_urls(sandbox: Sandbox, evil: EvilHost) -> List[str]:
-    """The tricks that point a loopback- or Kustomer-looking URL elsewhere (unit_tests/test_config.py
+    """The tricks that point a loopback- or Kustomer-looking URL elsewhere (unit_tests/test_check_config.py
     tries many more, with mocked HTTP)."""
     port, evil_port = sandbox.port, evil.server_address[1]
     return [

@@ -34,7 +34,10 @@ logger = logging.getLogger("airbyte")
 
 @lru_cache(maxsize=65536)
 def snake_case(name: str) -> str:
-    """``lastMessageUnrespondedTo`` -> ``last_message_unresponded_to``; hyphenated keys stay as they are."""
+    """``lastMessageUnrespondedTo`` -> ``last_message_unresponded_to``; hyphenated keys stay as they are.
+
+    Stitch's column names, not the CDK's KeysToSnakeCase: that one splits digits (``os00Str`` would be
+    ``os_00_str``, Stitch has ``os00_str``) and hyphens, so a Stitch user's columns would change."""
     return _ALL_CAP.sub(r"\1_\2", _FIRST_CAP.sub(r"\1_\2", name)).lower()
 
 

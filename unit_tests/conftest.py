@@ -1,4 +1,14 @@
-"""Shared fixtures: a mocked Kustomer, a read helper, and backoff sleeps recorded instead of slept."""
+"""Shared fixtures: a mocked Kustomer (requests-mock, or the CDK's HttpMocker), a read helper, and
+backoff sleeps recorded instead of slept.
+
+Test modules mirror the code: ``test_<module>.py`` tests ``source_kustomer/<module>.py`` (its components
+on their own, and through the manifest where that is how they are used). The modules that test whole
+streams through the manifest say so in their names, ``test_stream_*.py`` (searches, lists, checkpoints,
+record shape, hostile data), and ``test_check_config.py`` tests ``check`` with bad settings.
+
+Every test runs inside requests-mock (``plain_org``), so none reaches the network, unless it asks for
+``http_mocker``: then the CDK's HttpMocker alone answers, and a request it was not told of fails.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +17,18 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import pytest
 import requests_mock
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, read
+from airbyte_cdk.test.mock_http import HttpMocker
 from airbyte_cdk.test.state_builder import StateBuilder
 
 from source_kustomer import SourceKustomer
-from unit_tests.kustomer_mock import MockKustomer, serve_plain_org
+from unit_tests.kustomer_mock import MockKustomer, kustomer_http, serve_plain_org
 from unit_tests.manifest_streams import LIST_STREAMS, SEARCH_STREAMS  # noqa: F401  (re-exported for the tests)
 
 CONFIG: Dict[str, Any] = {"api_token": "unit-test-token-0123456789", "start_date": "2025-01-01T00:00:00Z"}
@@ -44,9 +55,22 @@ def last_state(output: EntrypointOutput) -> Dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def plain_org(requests_mock) -> None:
-    """No unit test reaches the network; every one starts from an org without Klasses or custom attributes."""
-    serve_plain_org(requests_mock)
+def plain_org(request: pytest.FixtureRequest) -> None:
+    """No unit test reaches the network; every one starts from an org without Klasses or custom attributes.
+
+    A test on the CDK's HttpMocker (``http_mocker``) opts out: it names every request itself, and
+    HttpMocker, inside requests-mock, would never consult these routes anyway."""
+    if "http_mocker" not in request.fixturenames:
+        serve_plain_org(request.getfixturevalue("requests_mock"))
+
+
+@pytest.fixture
+def http_mocker() -> Iterator[HttpMocker]:
+    """The CDK's HttpMocker serving a plain org (no enabled Klass): the test adds each request it
+    expects with its answers (``HttpRequest``, ``HttpResponse``), and may count them
+    (``assert_number_of_calls``). A request it was not told of fails the read."""
+    with kustomer_http() as mocker:
+        yield mocker
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Builders and a requests-mock stand-in for the few Kustomer behaviours the unit tests drive.
+"""Builders and two stand-ins for the Kustomer behaviours the unit tests drive.
 
 ``MockKustomer`` answers ``POST /v1/customers/search`` and ``/archive/search`` from an in-memory list,
 as Kustomer does: filter on ``<ctx>_updated_at`` (gte/lte), stable ascending sort by updatedAt then id,
@@ -6,17 +6,35 @@ at most 100 pages per query (page 100 still links to page 101, which is refused)
 updated more than two years ago only in the archive. List endpoints page by ``page``/``pageSize``
 with relative ``links.next``; the users a test serves are all active (``deleted=false``), none pending
 or deactivated. Every request is recorded, so tests can count and inspect them.
+
+``kustomer_http`` is the other stand-in: the CDK's own ``HttpMocker``, for tests that name each request
+exactly (its path, its whole query, its headers) and each answer, built with the CDK's response
+builders (``list_page``, ``kustomer_record``). A request it was not told of fails the read. It cannot
+match a POST body loosely, so the search streams, whose every query differs, keep ``MockKustomer``.
+HttpMocker is built on requests-mock: inside it, the routes of an outer requests-mock mocker (the
+``requests_mock`` fixture, ``MockKustomer``) are never consulted.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import requests_mock
+from airbyte_cdk.test.mock_http import HttpMocker, HttpRequest, HttpResponse
+from airbyte_cdk.test.mock_http.response_builder import (
+    FieldPath,
+    FieldUpdatePaginationStrategy,
+    HttpResponseBuilder,
+    NestedPath,
+    RecordBuilder,
+    create_response_builder,
+)
 
 from source_kustomer.contract import updated_at_attribute
 
@@ -155,3 +173,57 @@ class MockKustomer:
                 "next": link % (page + 1) if more else None,
             },
         }
+
+
+# --- the CDK's HttpMocker -------------------------------------------------------------------------
+
+
+def kustomer_record(kind: str, n: int, updated_at: datetime, **parts: Any) -> RecordBuilder:
+    """``resource(kind, n, updated_at)`` as the CDK's ``RecordBuilder``: ``with_id``, ``with_cursor``
+    (its updatedAt) and ``with_field`` change it before a page is built."""
+    return RecordBuilder(resource(kind, n, updated_at, **parts), FieldPath("id"), NestedPath(["attributes", "updatedAt"]))
+
+
+def list_response(next_link: Optional[str] = None, **meta: Any) -> HttpResponseBuilder:
+    """A page of ``GET /v1/<endpoint>`` as the CDK's ``HttpResponseBuilder``: ``with_record`` adds a
+    resource, ``with_pagination`` says more pages follow (``links.next``, relative, as Kustomer writes
+    it: ``next_link``). ``meta`` is the page's ``meta`` (Kustomer's ``page`` and ``pageSize``)."""
+    template: Dict[str, Any] = {"meta": dict(meta), "data": [], "links": {"next": None}}
+    return create_response_builder(template, FieldPath("data"), FieldUpdatePaginationStrategy(NestedPath(["links", "next"]), next_link))
+
+
+def list_page(records: List[RecordBuilder], next_link: Optional[str] = None, **meta: Any) -> HttpResponse:
+    """One list page holding ``records``, followed by ``next_link`` if given."""
+    builder = list_response(next_link, **meta)
+    for record in records:
+        builder.with_record(record)
+    return (builder.with_pagination() if next_link else builder).build()
+
+
+def error_response(status: int, title: str, headers: Optional[Dict[str, str]] = None) -> HttpResponse:
+    """Kustomer's error answer, ``{errors: [{status, code, title}]}``."""
+    return HttpResponse(json.dumps(kustomer_error(status, title)), status, headers or {})
+
+
+def list_request(endpoint: str, base_url: str = BASE_URL, **params: Any) -> HttpRequest:
+    """``GET /v1/<endpoint>`` with exactly the query ``params`` (and those already in ``endpoint``:
+    ``klasses?status=existing_only``); matched by path and the whole query, in any order."""
+    path, _, query = endpoint.partition("?")
+    given = {key: values[0] for key, values in parse_qs(query).items()}
+    return HttpRequest(f"{base_url}/v1/{path}", query_params={**given, **{key: str(value) for key, value in params.items()}})
+
+
+def serve_plain_org_http(mocker: HttpMocker, base_url: str = BASE_URL, page_size: int = 500) -> None:
+    """``serve_plain_org`` for HttpMocker: no enabled Klass (asked with the sync's ``page_size``, at
+    most 100). It cannot serve the 404 of every metadata resource at once: tests on it read streams
+    without custom attributes."""
+    mocker.get(list_request("klasses", base_url, status="enabled", pageSize=min(page_size, 100)), list_page([]))
+
+
+@contextmanager
+def kustomer_http(base_url: str = BASE_URL, page_size: int = 500) -> Iterator[HttpMocker]:
+    """The CDK's HttpMocker serving a plain org to a sync of ``page_size``; a test adds each request
+    it expects and its answers."""
+    with HttpMocker() as mocker:
+        serve_plain_org_http(mocker, base_url, page_size)
+        yield mocker

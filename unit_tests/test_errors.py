@@ -1,129 +1,255 @@
-"""Kustomer's errors: rate limits, server faults, rejected keys, both error-body forms."""
+"""source_kustomer/errors.py: KustomerErrorHandler on its own (a recording fallback handler), and Kustomer's
+faulty answers read through the manifest's error handler: server errors, timeouts, pages garbled or
+cut short, both error-body forms. Users are read from the CDK's HttpMocker, searches from MockKustomer.
+What a refused key is told is test_access.py's; rate limits are test_rate_limits.py's."""
 
 from __future__ import annotations
 
-import time
+import json
+import logging
 from datetime import datetime, timezone
+from typing import Any, List, Optional
 
 import pytest
 import requests
 from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import ErrorResolution, ResponseAction
+from airbyte_cdk.test.mock_http import HttpResponse
 
-from urllib.parse import urlsplit
+from source_kustomer.errors import KustomerErrorHandler
+from unit_tests.conftest import CONFIG, ids, read_stream
+from unit_tests.kustomer_mock import (
+    BASE_URL,
+    error_response,
+    kustomer_error,
+    kustomer_record,
+    list_page,
+    list_request,
+    object_id,
+    resource,
+    serve_plain_org_http,
+)
 
-from source_kustomer.contract import endpoint_for
-from unit_tests.conftest import CONFIG, LIST_STREAMS, SEARCH_STREAMS, check, check_status, ids, read_stream
-from unit_tests.manifest_streams import LIST_ENDPOINTS
-from source_kustomer.contract import ENDPOINTS
-from unit_tests.kustomer_mock import BASE_URL, kustomer_error, object_id, resource
-
-EVERY_STREAM = pytest.mark.parametrize("stream", [*SEARCH_STREAMS, *LIST_STREAMS])
-
-
-def endpoint_of(stream: str) -> tuple[str, str]:
-    if stream in SEARCH_STREAMS:
-        return "POST", f"{BASE_URL}/v1/customers/search"
-    return "GET", f"{BASE_URL}/v1/{LIST_ENDPOINTS[stream]}"
-
-
-@EVERY_STREAM
-def test_every_stream_waits_out_a_429_and_succeeds(requests_mock, backoff_sleeps, stream):
-    method, url = endpoint_of(stream)
-    page = {"data": [resource(stream, 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}
-    requests_mock.register_uri(method, url, [{"status_code": 429, "headers": {"x-ratelimit-reset": "9"}}, {"json": page}])
-
-    assert set(ids(read_stream(stream))) == {object_id(1)}  # (a canned page answers every search window)
-    assert backoff_sleeps == [pytest.approx(10.0, abs=0.01)]  # 9 seconds, plus the CDK's extra second
+T0 = datetime(2025, 5, 1, tzinfo=timezone.utc)
 
 
-@EVERY_STREAM
-def test_every_stream_tells_an_expired_key_from_a_rejected_one(requests_mock, stream):
-    method, url = endpoint_of(stream)
-    requests_mock.register_uri(method, url, status_code=401, json=kustomer_error(401, "Expired token"))
-    expired = read_stream(stream).errors[0].trace.error.message
-    requests_mock.register_uri(method, url, status_code=401, json=kustomer_error(401, "Unauthorized"))
-    rejected = read_stream(stream).errors[0].trace.error.message
-
-    assert "has expired" in expired
-    assert "Either the key is wrong" in rejected and "or it lacks" in rejected and "expired" not in rejected
+def answer(body: bytes, status: int = 200, method: str = "GET", url: str = f"{BASE_URL}/v1/users") -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content, response.url = status, body, url
+    response.request = requests.Request(method, url).prepare()
+    return response
 
 
-@EVERY_STREAM
-def test_a_missing_role_names_the_roles_of_the_endpoint_the_stream_reads(requests_mock, stream):
-    method, url = endpoint_of(stream)
-    requests_mock.register_uri(method, url, status_code=403, json={"errors": [{"status": "403", "code": "forbidden", "title": "Missing required role"}]})
-
-    error = read_stream(stream).errors[0].trace.error
-
-    endpoint = endpoint_for(method, urlsplit(url).path)
-    assert error.failure_type == FailureType.config_error
-    assert f"Kustomer refused {endpoint.key} (Missing required role): the API key lacks" in error.message
-    assert all(role in error.message for role in endpoint.roles)
+def page(data: List[Any], **page: Any) -> bytes:
+    return json.dumps({"data": data, **page}).encode()
 
 
-@pytest.mark.parametrize("pod,region,host", [("prod2", "eu", "https://api.prod2.kustomerapp.com"), ("prod4", "india", "https://api.prod4.kustomerapp.com")])
-def test_a_key_of_another_region_is_told_which_host_to_use(requests_mock, pod, region, host):
-    said = f"Auth token associated with pod {pod} but request is being handled by prod1"
-    requests_mock.get(USERS, status_code=401, json={"errors": [{"code": "unauthorized", "message": said, "meta": {}}]})
-
-    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
-
-    assert error.failure_type == FailureType.config_error
-    assert f"(pod {pod})" in error.message and f"set Region to {region} ({host})" in error.message
-    assert "Set Organization Name" in error.message
-
-USERS = f"{BASE_URL}/v1/users"
-ONE_USER = {"data": [resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc))], "links": {"next": None}}
-NO_USERS = {"data": [], "links": {"next": None}}
-ACTIVE_USERS = f"{USERS}?deleted=false"  # the pending and deactivated users are asked for first, apart
+# --- KustomerErrorHandler on its own ---------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_pending_or_deactivated_users(requests_mock) -> None:
-    requests_mock.get(f"{USERS}?pending=true", json=NO_USERS)
-    requests_mock.get(f"{USERS}?deleted=true", json=NO_USERS)
+class Fallback:
+    """The declarative handler behind KustomerErrorHandler: records what reached it."""
+
+    max_retries, max_time, backoff_strategies = 7, 600, ["the backoff"]
+
+    def __init__(self) -> None:
+        self.seen: List[Any] = []
+
+    def interpret_response(self, response_or_exception: Any) -> ErrorResolution:
+        self.seen.append(response_or_exception)
+        return ErrorResolution(ResponseAction.SUCCESS)
 
 
-def test_429_waits_until_the_reset_time_then_succeeds(requests_mock, backoff_sleeps):
-    reset = int(time.time()) + 30
-    requests_mock.get(USERS, [
-        {"status_code": 429, "json": kustomer_error(429, "Rate Limit Exceeded"), "headers": {"x-ratelimit-reset": str(reset), "x-ratelimit-remaining": "0"}},
-        {"json": ONE_USER},
-    ])
-
-    output = read_stream("users", sync_mode=SyncMode.full_refresh)
-
-    assert ids(output) == [object_id(1)]
-    assert len(backoff_sleeps) == 1 and 26 <= backoff_sleeps[0] <= 32
+def handler(read_as_empty: Optional[List[int]] = None) -> KustomerErrorHandler:
+    return KustomerErrorHandler(handler=Fallback(), parameters={}, read_as_empty=read_as_empty or [])
 
 
-def test_429_with_retry_after_waits_that_long(requests_mock, backoff_sleeps):
-    requests_mock.get(USERS, [{"status_code": 429, "headers": {"Retry-After": "7"}}, {"json": ONE_USER}])
+def test_an_expired_key_is_told_apart_by_its_body():
+    resolution = handler().interpret_response(answer(b'{"errors":[{"status":401,"title":"Expired Token"}]}', status=401))
 
-    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-    assert backoff_sleeps == [8.0]  # the CDK adds one second for fractions
-
-
-def test_429_without_headers_backs_off_and_succeeds(requests_mock, backoff_sleeps):
-    requests_mock.get(USERS, [{"status_code": 429}, {"status_code": 429}, {"json": ONE_USER}])
-
-    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-    assert len(backoff_sleeps) == 2
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+    assert "the API key has expired" in resolution.error_message
 
 
-def test_reset_header_on_a_server_error_does_not_make_it_wait_for_the_window(requests_mock, backoff_sleeps):
-    far_reset = int(time.time()) + 600
-    requests_mock.get(USERS, [{"status_code": 503, "headers": {"x-ratelimit-reset": str(far_reset)}}, {"json": ONE_USER}])
+@pytest.mark.parametrize("body", [b'{"data": [{"id": "a"}', b"", b"<html>502</html>", b'  {"data": []'])
+def test_a_page_cut_short_is_retried(body):
+    resolution = handler().interpret_response(answer(body))
 
-    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-    assert len(backoff_sleeps) == 1 and backoff_sleeps[0] < 60
+    assert resolution.response_action == ResponseAction.RETRY and "not JSON" in resolution.error_message
+
+
+def test_a_refused_key_is_a_config_error_saying_what_to_do():
+    resolution = handler().interpret_response(answer(b'{"errors":[{"title":"Unauthorized"}]}', status=401))
+
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+    assert "Kustomer rejected the API key for GET /v1/users (Unauthorized)" in resolution.error_message
+
+
+def test_everything_else_goes_to_the_declarative_handler_with_its_retries_and_backoff():
+    errors = handler()
+    whole, refused, boom = answer(b'{"data": []}\n'), answer(b'{"errors":[{"title":"Conflict"}]}', status=409), ConnectionError()
+    for item in (whole, refused, boom):
+        errors.interpret_response(item)
+
+    assert errors.handler.seen == [whole, refused, boom]
+    assert (errors.max_retries, errors.max_time, errors.backoff_strategies) == (7, 600, ["the backoff"])
+
+
+def test_a_status_read_as_empty_is_ignored_and_a_403_names_the_role_in_a_warning(caplog):
+    errors = handler(read_as_empty=[403, 404])
+    missing = errors.interpret_response(answer(json.dumps(kustomer_error(404, "Not Found")).encode(), status=404, url=f"{BASE_URL}/v1/metadata/customer"))
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        forbidden = errors.interpret_response(answer(b'{"errors":[{"title":"Forbidden"}]}', status=403, url=f"{BASE_URL}/v1/metadata/customer"))
+
+    assert missing.response_action == forbidden.response_action == ResponseAction.IGNORE
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "Kustomer refused GET /v1/metadata/{resource} (Forbidden)" in warning and "org.permission.metadata.read" in warning
+    assert warning.endswith("Read as none meanwhile.")
+    assert errors.handler.seen == []
+
+
+def test_a_403_not_read_as_empty_fails_as_a_config_error():
+    resolution = handler(read_as_empty=[404]).interpret_response(answer(b'{"errors":[{"title":"Forbidden"}]}', status=403))
+
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+
+
+def redirected(final_url: str) -> requests.Response:
+    response = answer(b'{"data": []}', url=final_url)
+    response.history = [answer(b"", status=302, url=f"{BASE_URL}/v1/users")]
+    return response
+
+
+def test_an_answer_from_another_host_after_a_redirect_is_refused_naming_the_host():
+    resolution = handler().interpret_response(redirected("https://evil.example/v1/users"))
+
+    assert (resolution.response_action, resolution.failure_type) == (ResponseAction.FAIL, FailureType.config_error)
+    assert "redirected the request to evil.example" in resolution.error_message
+
+
+def test_a_redirect_within_the_host_is_an_ordinary_answer():
+    errors = handler()
+    within = redirected(f"{BASE_URL}/v1/users/")
+
+    errors.interpret_response(within)
+
+    assert errors.handler.seen == [within]
+
+
+@pytest.mark.parametrize(
+    "body,short",
+    [
+        (page([{"id": "a"}], meta={"page": 1, "pageSize": 3, "total": 7}), "1 of the 3 objects page 1 should hold"),
+        (page([{"id": "a"}], meta={"page": 3, "pageSize": 3, "total": 8}), "1 of the 2 objects page 3 should hold"),  # the last page: 8 - 6
+        (page([{"id": "a"}, {"id": "b"}], meta={"page": 1, "pageSize": 3}, links={"next": "/v1/users?page=2"}), "2 of the 3 objects page 1"),
+    ],
+)
+def test_a_page_short_of_what_its_meta_promises_is_asked_for_again(body, short):
+    resolution = handler().interpret_response(answer(body))
+
+    assert resolution.response_action == ResponseAction.RETRY and short in resolution.error_message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        page([{"id": "a"}], meta={"page": 3, "pageSize": 3, "total": 7}),  # the last page holds what is left
+        page([{"id": "a"}], meta={"page": 1, "pageSize": 3}, links={"next": None}),  # a short last list page
+        page([{"id": "a"}], meta={"page": 1}, links={"next": "/v1/users?page=2"}),  # no page size to judge by
+        page([], meta={"page": 1, "pageSize": 3, "total": 0}),
+    ],
+)
+def test_a_page_holding_what_its_meta_promises_goes_to_the_declarative_handler(body):
+    errors = handler()
+
+    errors.interpret_response(answer(body))
+
+    assert len(errors.handler.seen) == 1
+
+
+# --- through the manifest: the users stream (HttpMocker) ------------------------------------------
+
+ONE_USER = list_page([kustomer_record("user", 1, T0)])
+ACTIVE_USERS = list_request("users", deleted="false", pageSize=500)  # the pending and deactivated users are asked for first, apart
+
+
+def no_pending_or_deactivated_users(http_mocker, page_size: int = 500) -> None:
+    http_mocker.get(list_request("users", pending="true", pageSize=page_size), list_page([]))
+    http_mocker.get(list_request("users", deleted="true", pageSize=page_size), list_page([]))
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
-def test_server_errors_are_retried(requests_mock, status):
-    requests_mock.get(USERS, [{"status_code": status, "text": ""}, {"status_code": status, "json": kustomer_error(status, "Oops")}, {"json": ONE_USER}])
+def test_server_errors_are_retried(http_mocker, status):
+    no_pending_or_deactivated_users(http_mocker)
+    http_mocker.get(ACTIVE_USERS, [HttpResponse("", status), error_response(status, "Oops"), ONE_USER])
 
     assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+    http_mocker.assert_number_of_calls(ACTIVE_USERS, 3)
+
+
+@pytest.mark.parametrize("body", ['{"data": [{"type": "user", "id": "0000', "", "<html>Bad gateway</html>"])
+def test_a_truncated_or_garbled_page_is_asked_for_again(http_mocker, body):
+    no_pending_or_deactivated_users(http_mocker)
+    http_mocker.get(ACTIVE_USERS, [HttpResponse(body, 200), ONE_USER])
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+    http_mocker.assert_number_of_calls(ACTIVE_USERS, 2)
+
+
+def users_page(count: int, page: int = 1, size: int = 3, more: bool = True) -> HttpResponse:
+    users = [kustomer_record("user", (page - 1) * size + n, T0) for n in range(1, count + 1)]
+    return list_page(users, f"/v1/users?page={page + 1}&pageSize={size}" if more else None, page=page, pageSize=size)
+
+
+def test_a_list_page_short_of_its_size_though_more_follow_is_asked_for_again(http_mocker):
+    serve_plain_org_http(http_mocker, page_size=3)
+    no_pending_or_deactivated_users(http_mocker, page_size=3)
+    first, second = list_request("users", deleted="false", pageSize=3), list_request("users", deleted="false", page=2, pageSize=3)
+    http_mocker.get(first, [users_page(2), users_page(3)])  # page 1 lost an object on the way the first time
+    http_mocker.get(second, users_page(1, page=2, more=False))  # the last page may be short
+
+    output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
+
+    assert ids(output) == [object_id(n) for n in (1, 2, 3, 4)]
+    http_mocker.assert_number_of_calls(first, 2)
+    http_mocker.assert_number_of_calls(second, 1)
+
+
+def test_a_page_short_every_time_fails_the_sync_instead_of_leaving_a_gap(http_mocker):
+    serve_plain_org_http(http_mocker, page_size=3)
+    no_pending_or_deactivated_users(http_mocker, page_size=3)
+    first = list_request("users", deleted="false", pageSize=3)
+    http_mocker.get(first, users_page(2))
+
+    output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
+
+    assert output.errors and "2 of the 3 objects page 1 should hold" in output.errors[-1].trace.error.internal_message + output.errors[-1].trace.error.message
+    http_mocker.assert_number_of_calls(first, 1 + 10)  # the first ask and the handler's ten retries
+
+
+@pytest.mark.parametrize(
+    "body,said",
+    [
+        ({"errors": [{"status": "400", "code": "bad_request", "title": "Invalid criteria"}]}, "Invalid criteria"),
+        ({"errors": [{"code": "bad_request", "message": "Invalid request body or parameters.", "meta": {}}]}, "Invalid request body or parameters."),
+    ],
+)
+def test_both_kustomer_error_forms_reach_the_user(http_mocker, body, said):
+    http_mocker.get(list_request("users", pending="true", pageSize=500), HttpResponse(json.dumps(body), 400))
+
+    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
+
+    assert said in error.message
+
+
+def test_an_error_text_inside_an_ordinary_record_is_just_data(http_mocker):
+    no_pending_or_deactivated_users(http_mocker)
+    http_mocker.get(ACTIVE_USERS, list_page([kustomer_record("user", 1, T0, attributes={"name": "Expired token"})]))
+
+    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
+
+
+# --- through the manifest, requests-mock: failures HttpMocker cannot serve ---------------------------
 
 
 @pytest.mark.parametrize(
@@ -131,41 +257,23 @@ def test_server_errors_are_retried(requests_mock, status):
     [requests.exceptions.ReadTimeout("read timed out"), requests.exceptions.ConnectionError("connection reset by peer")],
 )
 def test_timeouts_and_resets_are_retried(requests_mock, failure):
-    requests_mock.get(USERS, [{"exc": failure}, {"json": ONE_USER}])
+    """(HttpMocker answers; it cannot raise.)"""
+    one_user = {"data": [resource("user", 1, T0)], "links": {"next": None}}
+    requests_mock.get(f"{BASE_URL}/v1/users?pending=true", json={"data": [], "links": {"next": None}})
+    requests_mock.get(f"{BASE_URL}/v1/users?deleted=true", json={"data": [], "links": {"next": None}})
+    active = requests_mock.get(f"{BASE_URL}/v1/users?deleted=false", [{"exc": failure}, {"json": one_user}])
 
     assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-
-
-@pytest.mark.parametrize("body", ['{"data": [{"type": "user", "id": "0000', "", "<html>Bad gateway</html>"])
-def test_a_truncated_or_garbled_page_is_asked_for_again(requests_mock, body):
-    requests_mock.get(USERS, [{"status_code": 200, "text": body}, {"json": ONE_USER}])
-
-    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-
-
-def list_page(count: int, page: int = 1, size: int = 3, more: bool = True) -> dict:
-    users = [resource("user", (page - 1) * size + n, datetime(2025, 5, 1, tzinfo=timezone.utc)) for n in range(1, count + 1)]
-    return {"meta": {"page": page, "pageSize": size}, "data": users,
-            "links": {"next": f"/v1/users?page={page + 1}&pageSize={size}" if more else None}}
-
-
-def test_a_list_page_short_of_its_size_though_more_follow_is_asked_for_again(requests_mock):
-    answers = iter([list_page(2), list_page(3), list_page(1, page=2, more=False)])  # page 1 lost an object; the last may be short
-    requests_mock.get(ACTIVE_USERS, json=lambda request, context: next(answers))
-
-    output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
-
-    assert ids(output) == [object_id(n) for n in (1, 2, 3, 4)]
-    assert [r.qs.get("page") for r in requests_mock.request_history if r.path == "/v1/users" and "deleted=false" in r.url] == [None, None, ["2"]]
+    assert active.call_count == 2
 
 
 def test_a_search_page_short_of_what_its_total_promises_is_asked_for_again(kustomer):
     kustomer.add("note", [resource("note", n, datetime(2025, 5, 1, n, tzinfo=timezone.utc)) for n in range(1, 4)])
-    answer = kustomer._search
+    search = kustomer._search
     answers = []
 
     def lose_one_object_the_first_time(request, context):
-        page = answer(request, context)
+        page = search(request, context)
         if page["data"] and 2 not in answers:
             page = {**page, "data": page["data"][:-1]}  # the last page of the query: no next link to notice
         answers.append(len(page["data"]))
@@ -176,132 +284,3 @@ def test_a_search_page_short_of_what_its_total_promises_is_asked_for_again(kusto
 
     assert sorted(ids(output)) == [object_id(n) for n in range(1, 4)]
     assert 2 in answers and 3 in answers
-
-
-def test_a_page_short_every_time_fails_the_sync_instead_of_leaving_a_gap(requests_mock):
-    requests_mock.get(ACTIVE_USERS, json=list_page(2))
-
-    output = read_stream("users", {**CONFIG, "page_size": 3}, sync_mode=SyncMode.full_refresh)
-
-    assert output.errors and "2 of the 3 objects page 1 should hold" in output.errors[-1].trace.error.internal_message + output.errors[-1].trace.error.message
-    assert len([r for r in requests_mock.request_history if r.path == "/v1/users" and "deleted=false" in r.url]) == 1 + 10  # the first ask and the handler's ten retries
-
-
-def test_expired_key_is_told_apart(requests_mock):
-    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Expired token"))
-
-    output = read_stream("users", sync_mode=SyncMode.full_refresh)
-
-    error = output.errors[0].trace.error
-    assert "expired" in error.message and "Create a new key" in error.message
-    assert error.failure_type == FailureType.config_error
-
-
-def test_invalid_key_or_missing_role_names_the_roles(requests_mock):
-    requests_mock.get(USERS, status_code=401, json=kustomer_error(401, "Unauthorized"))
-
-    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
-
-    assert "Kustomer rejected the API key for GET /v1/users (Unauthorized)" in error.message
-    assert "org.permission.user.read, org.user.read" in error.message and "expired" not in error.message
-    assert error.failure_type == FailureType.config_error
-
-
-@pytest.mark.parametrize(
-    "body,said",
-    [
-        ({"errors": [{"status": "400", "code": "bad_request", "title": "Invalid criteria"}]}, "Invalid criteria"),
-        ({"errors": [{"code": "bad_request", "message": "Invalid request body or parameters.", "meta": {}}]}, "Invalid request body or parameters."),
-    ],
-)
-def test_both_kustomer_error_forms_reach_the_user(requests_mock, body, said):
-    requests_mock.get(USERS, status_code=400, json=body)
-
-    error = read_stream("users", sync_mode=SyncMode.full_refresh).errors[0].trace.error
-
-    assert said in error.message
-
-
-def test_an_error_text_inside_an_ordinary_record_is_just_data(requests_mock):
-    user = resource("user", 1, datetime(2025, 5, 1, tzinfo=timezone.utc), {"name": "Expired token"})
-    requests_mock.get(USERS, json={"data": [user], "links": {"next": None}})
-
-    assert ids(read_stream("users", sync_mode=SyncMode.full_refresh)) == [object_id(1)]
-
-
-# --- check ------------------------------------------------------------------------------------
-
-TOKEN_URL = f"{BASE_URL}/v1/auth/tokens/current"
-EVERY_ROLE = sorted({role for endpoint in ENDPOINTS for role in endpoint.roles if role.startswith("org.permission.")})
-
-
-def key(*roles: str) -> dict:
-    """Kustomer's answer to GET /v1/auth/tokens/current for a key holding ``roles``."""
-    return {"data": {"type": "auth_token", "id": object_id(9), "attributes": {
-        "name": "Airbyte", "lastTokenChars": "6789", "roles": list(roles), "createdAt": "2025-01-01T00:00:00.000Z",
-        "updatedAt": "2025-01-01T00:00:00.000Z", "lastAccessedAt": "2025-06-01T00:00:00.000Z"},
-        "relationships": {"org": {"data": {"type": "org", "id": object_id(0)}}, "user": {"data": {"type": "user", "id": object_id(8)}}}}}
-
-
-def test_check_succeeds_with_one_request_for_the_key_s_roles(requests_mock):
-    requests_mock.get(TOKEN_URL, json=key(*EVERY_ROLE))
-
-    output = check(CONFIG)
-
-    assert check_status(output)[0] == "SUCCEEDED"
-    assert [r.url for r in requests_mock.request_history] == [TOKEN_URL]
-    assert requests_mock.request_history[0].headers["Authorization"] == f"Bearer {CONFIG['api_token']}"
-    assert not [m for m in output.logs if m.log.level.value == "WARN"]
-
-
-def test_legacy_roles_are_as_good_as_permission_sets(requests_mock):
-    legacy = {next((r for r in e.roles if not r.startswith("org.permission.")), e.roles[0]) for e in ENDPOINTS if e.roles}
-    requests_mock.get(TOKEN_URL, json=key(*legacy))
-
-    output = check(CONFIG)
-
-    assert check_status(output)[0] == "SUCCEEDED" and not [m for m in output.logs if m.log.level.value == "WARN"]
-
-
-def test_check_without_search_fails_naming_the_roles_to_add(requests_mock):
-    requests_mock.get(TOKEN_URL, json=key(*(r for r in EVERY_ROLE if "search" not in r)))
-
-    status, message = check_status(check(CONFIG))
-
-    assert status == "FAILED" and "The API key cannot search Kustomer" in message
-    assert "org.permission.search.create" in message and "org.user.search.read" in message
-
-
-def test_check_warns_naming_each_stream_the_key_cannot_read_and_the_role_that_would_fix_it(requests_mock):
-    requests_mock.get(TOKEN_URL, json=key(*(r for r in EVERY_ROLE if r not in ("org.permission.event.read", "org.permission.audit_logs.read"))))
-
-    output = check(CONFIG)
-
-    assert check_status(output)[0] == "SUCCEEDED"
-    [warning] = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
-    assert "conversation_events (add one of org.permission.event.read, org.user.event.read)" in warning
-    assert "audit_logs (add one of org.permission.audit_logs.read, org.user.audit_logs.read)" in warning
-    assert "users" not in warning.replace("audit_logs", "")
-
-
-@pytest.mark.parametrize(
-    "status,title,hint",
-    [(401, "Expired token", "has expired"), (401, "Unauthorized", "Kustomer rejected the API key (Unauthorized). Copy it again"),
-     (401, "Auth token associated with pod prod2 but request is being handled by prod1", "set Region to eu")],
-)
-def test_check_fails_with_an_actionable_message(requests_mock, status, title, hint):
-    requests_mock.get(TOKEN_URL, status_code=status, json=kustomer_error(status, title))
-
-    status, message = check_status(check(CONFIG))
-
-    assert status == "FAILED" and hint in message
-    assert CONFIG["api_token"] not in message
-
-
-def test_check_reports_an_unreachable_host_quickly(requests_mock, backoff_sleeps):
-    requests_mock.get(TOKEN_URL, exc=requests.exceptions.ConnectionError("Connection refused"))
-
-    status, message = check_status(check(CONFIG))
-
-    assert status == "FAILED" and "Connection" in message
-    assert len(requests_mock.request_history) <= 2

@@ -1,9 +1,14 @@
-"""source_kustomer/search.py: the search window, keyset pagination and the page check, each on its own."""
+"""source_kustomer/search.py on its own: the search window (SearchWindow), the retriever that splits a
+slice between the archive and live search and checkpoints it (KustomerSearchRetriever), keyset
+pagination (SearchKeysetPagination), the page check (SearchPageExtractor) and the boundary repeats
+(BoundaryRepeatFilter, BoundaryRepeatPageFilter). Whole search streams are test_stream_searches.py's."""
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -11,7 +16,14 @@ import requests
 from airbyte_cdk.sources.types import StreamSlice
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_kustomer.search import BoundaryRepeatFilter, BoundaryRepeatPageFilter, SearchKeysetPagination, SearchPageExtractor as SearchPage, SearchWindow
+from source_kustomer.search import (
+    BoundaryRepeatFilter,
+    BoundaryRepeatPageFilter,
+    KustomerSearchRetriever,
+    SearchKeysetPagination,
+    SearchPageExtractor,
+    SearchWindow,
+)
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -69,6 +81,108 @@ def test_no_checkpoint_passes_the_start_of_live_search_while_the_archive_is_read
 
 def test_the_window_is_the_sync_s_own_now():
     assert SearchWindow.of({"sync_started_at": "2026-06-01T12:00:00.000000Z"}) == WINDOW
+
+
+# --- KustomerSearchRetriever -----------------------------------------------------------------------
+
+
+class Phases:
+    """The inner retriever: answers each phase slice (archive or live) with its records, and notes the slices asked."""
+
+    def __init__(self, archive: List[Dict[str, Any]], live: List[Dict[str, Any]]) -> None:
+        self.answers, self.asked = {True: archive, False: live}, []
+
+    def read_records(self, records_schema: Any, stream_slice: Optional[StreamSlice] = None):
+        self.asked.append(stream_slice)
+        yield from self.answers[bool(stream_slice.extra_fields.get("archive")) if stream_slice is not None else False]
+
+
+class Cursor:
+    """The stream's concurrent cursor: notes each checkpoint (the observed value and the closed slice)."""
+
+    cursor_field = SimpleNamespace(cursor_field_key="updated_at")
+
+    def __init__(self) -> None:
+        self.observed: List[Any] = []
+        self.closed: List[Any] = []
+
+    def observe(self, record: Any) -> None:
+        self.observed.append(record.data["updated_at"])
+
+    def close_partition(self, partition: Any) -> None:
+        self.closed.append(partition.to_slice())
+
+
+def at(moment: datetime) -> Dict[str, Any]:
+    return {"id": moment.isoformat(), "updated_at": moment.strftime(FORMAT)}
+
+
+def search_retriever(inner: Phases, context: str = "conversation", every: int = 500) -> KustomerSearchRetriever:
+    return KustomerSearchRetriever(retriever=inner, cursor=Cursor(), config={"sync_started_at": NOW.strftime(FORMAT)},
+                                   parameters={"name": "conversations", "query_context": context}, checkpoint_every=every)
+
+
+def test_an_old_slice_is_read_from_the_archive_then_from_live_search_and_closed_at_its_newest_record():
+    old, recent = NOW - timedelta(days=1000), NOW - timedelta(days=3)
+    inner = Phases(archive=[at(old)], live=[at(recent)])
+    retriever = search_retriever(inner)
+    whole = a_slice(NOW - timedelta(days=2000), NOW)
+
+    assert [r["id"] for r in retriever.read_records({}, whole)] == [old.isoformat(), recent.isoformat()]
+    assert [s.extra_fields["archive"] for s in inner.asked] == [True, False]
+    assert retriever.cursor.observed == [recent.strftime(FORMAT)]
+    assert retriever.cursor.closed == [{**whole.cursor_slice, "end_time": recent.strftime(FORMAT)}]
+
+
+def test_a_checkpoint_every_so_many_records_lags_two_records_behind_what_was_yielded():
+    moments = [NOW - timedelta(days=10, hours=-n) for n in range(1, 7)]
+    retriever = search_retriever(Phases(archive=[], live=[at(m) for m in moments]), every=2)
+
+    list(retriever.read_records({}, a_slice(NOW - timedelta(days=30), NOW)))
+
+    # handled once two more records came: the 1st after the 3rd, the 3rd after the 5th; then the whole slice
+    assert retriever.cursor.observed == [moments[0].strftime(FORMAT), moments[2].strftime(FORMAT), moments[5].strftime(FORMAT)]
+    assert [c["end_time"] for c in retriever.cursor.closed] == retriever.cursor.observed
+
+
+def test_no_checkpoint_taken_while_the_archive_is_read_passes_the_start_of_live_search():
+    in_the_margin = [NOW - timedelta(days=729, hours=-n) for n in range(4)]  # archive records past where live search begins
+    retriever = search_retriever(Phases(archive=[at(m) for m in in_the_margin], live=[]), every=1)
+
+    list(retriever.read_records({}, a_slice(NOW - timedelta(days=2000), NOW)))
+
+    capped = (NOW - timedelta(days=732)).strftime(FORMAT)
+    assert retriever.cursor.observed[:-1] == [capped, capped]
+    assert retriever.cursor.observed[-1] == in_the_margin[-1].strftime(FORMAT)  # the whole slice read: its newest
+
+
+def test_records_without_a_usable_cursor_value_are_yielded_and_move_no_checkpoint():
+    retriever = search_retriever(Phases(archive=[], live=[{"id": "x", "updated_at": None}, {"id": "y", "updated_at": "yesterday"}]), every=1)
+
+    assert [r["id"] for r in retriever.read_records({}, a_slice(NOW - timedelta(days=30), NOW))] == ["x", "y"]
+    assert retriever.cursor.observed == retriever.cursor.closed == []
+
+
+def test_a_slice_without_a_time_range_is_read_as_it_is():
+    inner = Phases(archive=[], live=[{"id": "a"}])
+    retriever = search_retriever(inner)
+    plain = StreamSlice(partition={"p": 1}, cursor_slice={})
+
+    assert [r["id"] for r in retriever.read_records({}, plain)] == ["a"]
+    assert inner.asked == [plain] and retriever.cursor.closed == []
+
+
+def test_a_context_the_archive_does_not_document_says_which_range_it_cannot_read(caplog):
+    inner = Phases(archive=[{"id": "never"}], live=[])
+    retriever = search_retriever(inner, context="note")
+
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        list(retriever.read_records({}, a_slice(NOW - timedelta(days=2000), NOW)))
+
+    assert [s.extra_fields["archive"] for s in inner.asked] == [False]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"conversations: objects last updated between {(NOW - timedelta(days=2000)).strftime(FORMAT)} and "
+                              f"{(NOW - timedelta(days=730)).strftime(FORMAT)} are not read")
 
 
 # --- SearchKeysetPagination ------------------------------------------------------------------------
@@ -139,7 +253,7 @@ def test_a_burst_past_one_hundred_pages_raises_instead_of_looping():
         next_token(page([T, T, T], True, total=500), {"updated_at": T, "until": T, "page": 100, "total": 500})
 
 
-# --- SearchPage and BoundaryRepeatFilter -----------------------------------------------------------
+# --- SearchPageExtractor and BoundaryRepeatFilter ---------------------------------------------------
 
 
 def rec(i: str, updated: Any) -> Dict[str, Any]:
@@ -158,7 +272,7 @@ def answered(records: List[Dict[str, Any]], gte: str = "2025-03-01T00:00:00.0000
 
 
 def page_of(records: List[Dict[str, Any]], **request: str) -> List[Dict[str, Any]]:
-    extractor = SearchPage(field_path=["data"], config={}, parameters={"name": "conversations", "query_context": "conversation"})
+    extractor = SearchPageExtractor(field_path=["data"], config={}, parameters={"name": "conversations", "query_context": "conversation"})
     return list(extractor.extract_records(answered(records, **request)))
 
 
@@ -199,7 +313,7 @@ def test_the_archive_is_named_when_it_answers_out_of_order():
 
 
 def test_a_whole_page_as_the_record_is_checked_on_its_data():
-    pages = SearchPage(field_path=[], config={}, parameters={"name": "search_pages", "query_context": "customer"})
+    pages = SearchPageExtractor(field_path=[], config={}, parameters={"name": "search_pages", "query_context": "customer"})
 
     assert [p["data"][0]["id"] for p in pages.extract_records(answered([rec("a", A), rec("b", B)]))] == ["a"]
     with pytest.raises(AirbyteTracedException, match="not in ascending order"):

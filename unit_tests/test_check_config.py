@@ -1,4 +1,7 @@
-"""Config: the host the token goes to, and bad input refused at check before any request."""
+"""Connector level, through ``check``: the host the settings choose for the token, a token never sent
+elsewhere (not by a look-alike API URL, nor after a redirect), and bad settings refused before any
+request. The validators on their own are test_settings.py's; the wording of config errors is
+test_run.py's."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ A_KEY = {"data": {"type": "auth_token", "id": "k1", "attributes": {"roles": ["or
     ],
 )
 def test_region_org_and_api_url_choose_the_host(config, host):
+    """(requests-mock: the CDK's HttpRequest matches a host without its port.)"""
     with requests_mock_module.Mocker() as mocker:
         mocker.get(requests_mock_module.ANY, json=A_KEY)
 
@@ -54,7 +58,7 @@ def test_region_org_and_api_url_choose_the_host(config, host):
 )
 def test_a_token_is_never_sent_to_a_host_outside_kustomer(api_url):
     """Refused twice over: by the spec's pattern (every runtime validates config against it) and by
-    KustomerHostOnly (tested in test_components.py)."""
+    settings.KustomerHostValidator (tested in test_settings.py)."""
     with requests_mock_module.Mocker() as mocker:
         mocker.get(requests_mock_module.ANY, json=A_KEY)
 
@@ -113,17 +117,3 @@ def test_a_redirect_within_the_kustomer_host_is_followed():
         assert check_status(check({"api_token": TOKEN}))[0] == "SUCCEEDED"
         assert mocker.request_history[-1].headers["Authorization"] == f"Bearer {TOKEN}"
 
-
-def test_config_errors_name_the_setting_and_the_form_it_expects_and_never_quote_the_token():
-    from source_kustomer.run import config_problems
-    from unit_tests.conftest import spec_schema
-
-    problems = config_problems({"api_token": 12345678, "start_date": "2024-13-01", "num_workers": 0, "region": "mars"}, spec_schema())
-
-    assert problems is not None
-    assert "Start Date (start_date): '2024-13-01' is not of the form YYYY-MM-DDTHH:MM:SSZ. For example: 2024-01-01T00:00:00Z." in problems
-    assert "Concurrent Requests (num_workers): 0 is less than the minimum of 1." in problems
-    assert "Region (region): 'mars' is not one of ['us', 'eu', 'india']." in problems
-    assert "API Token (api_token): is not valid (type)." in problems and "12345678" not in problems
-    assert config_problems({}, spec_schema()) == "API Token (api_token): is missing."
-    assert config_problems({"api_token": "x"}, spec_schema()) is None

@@ -1,4 +1,6 @@
-"""The six search streams: POST /v1/customers/search, keyset-paginated on updatedAt, exact."""
+"""Stream level: the search streams read through the manifest from MockKustomer's stateful search
+(POST /v1/customers/search and its archive), keyset-paginated on updatedAt, exact: every page, burst,
+page cap, archive split and incremental state. The search components on their own are test_search.py's."""
 
 from __future__ import annotations
 

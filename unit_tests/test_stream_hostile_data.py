@@ -1,4 +1,5 @@
-"""Hostile data: whatever shape Kustomer gives its records, the sync goes on and emits valid rows.
+"""Stream level, hostile data: whatever shape Kustomer gives its records, the sync goes on and emits
+valid rows.
 
 Hypothesis builds pages of JSON:API resources with nulls everywhere, values of the wrong type, huge
 strings, any unicode (emoji, right-to-left text, NUL, half of a surrogate pair), attributes and
@@ -598,7 +599,7 @@ def test_search_resources_without_a_usable_updated_at_on_one_page_are_emitted_an
 
 
 # --------------------------------------------------------------------------------------------------
-# The search engine pages on dated resources only (SearchKeysetPagination, SearchPage, BoundaryRepeatFilter)
+# The search engine pages on dated resources only (SearchKeysetPagination, SearchPageExtractor, BoundaryRepeatFilter)
 # --------------------------------------------------------------------------------------------------
 
 
