@@ -7,7 +7,7 @@
 #   docker run --rm -v $(pwd)/secrets:/secrets airbyte/source-kustomer:dev read --config /secrets/config.json --catalog /secrets/configured_catalog.json
 #
 # secrets/ (git-ignored) holds config.json ({"api_token": "..."}) and, for read, a configured catalog.
-FROM docker.io/airbyte/python-connector-base:4.0.2
+FROM docker.io/airbyte/python-connector-base:4.0.2@sha256:9fdb1888c4264cf6fee473649ecb593f56f58e5d0096a87ee0b231777e2e3e73
 
 WORKDIR /airbyte/integration_code
 
