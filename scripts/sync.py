@@ -198,6 +198,10 @@ def utc_now() -> str:
 
 def main() -> int:
     path = duckdb_file()
+    if path.stem in (ORG_SCHEMA, SANDBOX_SCHEMA):
+        print(f"KUSTOMER_DUCKDB_PATH={path}: DuckDB names the database after the file, and {path.stem} is also the name of "
+              "a schema this script writes, which DuckDB cannot tell apart. Name the file otherwise, e.g. kustomer_sync.duckdb.")
+        return 2
     with ExitStack() as stack:
         target = target_from_environment(stack)
         where_to = f"{path}, schema {target.schema}"
