@@ -11,6 +11,8 @@ import os
 import sqlite3
 import tempfile
 import threading
+import zlib
+from collections import OrderedDict
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable, Dict, Mapping, MutableMapping, Optional, Tuple, Union
 
@@ -21,22 +23,38 @@ from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
 
 
 
+#: The most page bytes a sync keeps on disk; beyond it the oldest pages go.
+MAX_STORED_BYTES = 64 * 2**20
+
+
 class PageStore:
-    """Search pages already fetched in this sync, on disk (SQLite in a private temp dir), so RAM stays flat.
+    """Search pages already fetched in this sync, on disk (SQLite in a private temp dir, compressed), so RAM
+    stays flat.
 
     A key is the whole request (URL, query, JSON body); a page is stored only when Kustomer answered
     200 or an ignored 404 (no metadata). While one thread fetches a page, others asking for the same
     key wait for it instead of sending the request a second time.
+
+    The store is bounded: once its pages weigh more than ``max_bytes``, the oldest go first. The
+    streams sharing a query read it side by side (each asks for the page the slowest has not passed
+    yet, and waits for whoever fetches it), so a page is gone long after all of them have read it; a
+    stream that fell further behind than the store reaches asks Kustomer again, which costs a search,
+    never a record. Which streams will still read a page is not known here (the catalog is not given
+    to components, and every stream of the manifest is built, selected or not), so age, not a reader
+    count, decides.
     """
 
     _latest: Optional[Tuple[Any, "PageStore"]] = None
     _latest_lock = threading.Lock()
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: Optional[int] = None) -> None:
+        self.max_bytes = MAX_STORED_BYTES if max_bytes is None else max_bytes
         self._directory: Optional[tempfile.TemporaryDirectory[str]] = None
         self._db: Optional[sqlite3.Connection] = None
         self._lock = threading.Lock()
         self._fetching: Dict[str, threading.Lock] = {}
+        self._sizes: "OrderedDict[str, int]" = OrderedDict()  # oldest first
+        self._bytes = 0
 
     @classmethod
     def of_sync(cls, config: Mapping[str, Any]) -> "PageStore":
@@ -49,6 +67,11 @@ class PageStore:
             if cls._latest is None or cls._latest[0] != sync:
                 cls._latest = (sync, cls())
             return cls._latest[1]
+
+    @property
+    def stored_bytes(self) -> int:
+        """What the pages held now weigh on disk (compressed bodies, requests and keys)."""
+        return self._bytes
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
@@ -66,12 +89,14 @@ class PageStore:
 
     def get(self, key: str) -> Optional[requests.Response]:
         with self._lock:
+            if key not in self._sizes:
+                return None
             row = self._open().execute("SELECT status, method, url, request, headers, body FROM page WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         response = requests.Response()
         status, method, url, request_body, headers, body = row
-        response.status_code, response.url, response._content = status, url, body
+        response.status_code, response.url, response._content = status, url, zlib.decompress(body)
         response.headers.update(json.loads(headers))
         response.request = requests.Request(method, url, data=request_body).prepare()
         return response
@@ -80,12 +105,21 @@ class PageStore:
         headers = json.dumps({k: v for k, v in response.headers.items() if k.lower() == "content-type"})
         method = response.request.method if response.request else "GET"
         request_body = response.request.body if response.request is not None else None
+        body = zlib.compress(response.content or b"", 1)  # JSON pages shrink 5 to 10 times, for ~10 ms a page
+        size = len(key) + len(body) + len(request_body or b"")
         with self._lock:
-            self._open().execute(
+            db = self._open()
+            db.execute(
                 "INSERT OR REPLACE INTO page VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, response.status_code, method, response.url, request_body, headers, response.content),
+                (key, response.status_code, method, response.url, request_body, headers, body),
             )
-
+            self._bytes += size - self._sizes.pop(key, 0)
+            self._sizes[key] = size
+            while self._bytes > self.max_bytes and len(self._sizes) > 1:
+                oldest, oldest_size = self._sizes.popitem(last=False)
+                db.execute("DELETE FROM page WHERE key = ?", (oldest,))
+                self._bytes -= oldest_size
+                self._fetching.pop(oldest, None)
 
 
 class RequesterFacade(Requester):

@@ -5,6 +5,8 @@ to Kustomer once (SharedPagesRequester, around a fake requester)."""
 from __future__ import annotations
 
 import json
+import os
+import zlib
 import threading
 from typing import Any, Dict, List, Optional
 
@@ -57,6 +59,40 @@ def test_a_key_is_stored_once_the_last_answer_wins():
     store.put("k", kustomer_answer({"n": 2}))
 
     assert store.get("k").json() == {"n": 2}
+
+
+def test_the_store_keeps_its_pages_under_its_bound_and_the_oldest_go_first():
+    pages = [kustomer_answer({"data": [os.urandom(2000).hex()]}) for _ in range(10)]  # random: no compression
+    size = len("k0") + len(zlib.compress(pages[0].content, 1)) + len(pages[0].request.body)
+    store = PageStore(max_bytes=3 * size)
+
+    for n, page in enumerate(pages):
+        store.put(f"k{n}", page)
+        assert store.stored_bytes <= 3 * size
+
+    assert [store.get(f"k{n}") is not None for n in range(10)] == [False] * 7 + [True] * 3
+    assert store.get("k9").json() == pages[9].json()
+    assert os.path.getsize(os.path.join(store._directory.name, "pages.sqlite")) < 20 * size  # freed space is reused
+
+
+def test_pages_are_kept_compressed():
+    page = kustomer_answer({"data": [{"type": "customer", "attributes": {"name": "Ada"}}] * 500})
+    store = PageStore()
+    store.put("k", page)
+
+    assert store.stored_bytes < len(page.content) / 20 and store.get("k").content == page.content
+
+
+def test_a_page_larger_than_the_bound_is_still_kept_until_the_next_one():
+    store = PageStore(max_bytes=10)
+    store.put("a", kustomer_answer({"data": [1]}))
+    assert store.get("a") is not None
+    store.put("b", kustomer_answer({"data": [2]}))
+    assert store.get("a") is None and store.get("b").json() == {"data": [2]}
+
+
+def test_by_default_a_sync_keeps_at_most_64_mb_of_pages():
+    assert PageStore().max_bytes == 64 * 2**20
 
 
 def test_each_key_has_one_lock_for_the_threads_that_fetch_it():
