@@ -41,7 +41,7 @@ import yaml
 from integration_tests.conftest import REPO, TOKEN, api_resources, assert_no_secret, ground_truth
 from integration_tests.sandbox import FAST_KUSTOMER_LIMITS, Sandbox
 from scripts.builder_bundle import components_py, manifest_yaml
-from unit_tests.manifest_streams import STREAMS
+from unit_tests.manifest_streams import SEARCH_STREAMS, STREAMS
 
 MANIFEST: Dict[str, Any] = yaml.safe_load((REPO / "manifest.yaml").read_text())
 # What a user uploads: the bundle of make builder-bundle (the package's modules in one file).
@@ -82,6 +82,11 @@ REQUESTS: Dict[str, Request] = {
     "custom_code_not_allowed": Request("resolve_manifest", unsafe_code=False),
     "uploaded_components": Request("test_read", "users", lambda sandbox: {"page_size": 5}, USERS_LIMITS, uploaded_components=True),
 }
+# Each search stream test-read as a new user first tries it: no start date (so from 2015, years before
+# the sandboxed org's history begins), one page.
+FIRST_PAGE_LIMITS = {"max_records": 10, "max_pages_per_slice": 1, "max_slices": 2}
+REQUESTS.update({f"first_page_of_{stream}": Request("test_read", stream, lambda sandbox: {"page_size": 10}, FIRST_PAGE_LIMITS)
+                 for stream in SEARCH_STREAMS})
 
 
 @dataclass
@@ -266,6 +271,20 @@ def test_test_read_of_a_search_stream_shows_each_search_request_and_its_records(
     assert sandbox.counters["search"] == CONVERSATIONS_LIMITS["max_pages_per_slice"]
     assert read.data["test_read_limit_reached"] is True
     assert slice_["state"][-1]["stream"]["stream_descriptor"]["name"] == "conversations"
+
+
+@pytest.mark.parametrize("stream", list(SEARCH_STREAMS))
+def test_test_read_of_each_search_stream_without_a_start_date_shows_its_first_records(builder, stream):
+    """The search starts where the org's data starts, not at 2015: the first request already finds
+    records, so the Builder shows them."""
+    read = builder[f"first_page_of_{stream}"]
+
+    assert read.returncode == 0 and read.answer["type"] == "RECORD", read.error()
+    assert read.error_logs() == []
+    records = read.records()
+    assert records and {r["id"] for r in records} <= ground_truth(read.sandbox, stream)
+    # One page of each phase the slice has: the archive's (objects older than two years), then live search's.
+    assert read.sandbox.counters["search"] == (1 if stream == "notes" else 2)
 
 
 def test_test_read_of_a_list_stream_follows_links_next_up_to_the_page_limit(builder):
