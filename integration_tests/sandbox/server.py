@@ -14,10 +14,11 @@ import json
 import math
 import socket
 import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .api import MAX_BODY_BYTES, Reply, error_body, reason
@@ -39,6 +40,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.connections: set = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed sync) is no error of the sandbox's: nothing to print."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Ends every open keep-alive connection (used on stop, so no handler thread lingers)."""
