@@ -18,7 +18,7 @@ COPY source_kustomer ./source_kustomer
 RUN pip install --no-cache-dir .
 
 LABEL io.airbyte.name=airbyte/source-kustomer
-LABEL io.airbyte.version=0.1.0
+LABEL io.airbyte.version=0.2.0
 
 # Run as the base image's non-root user, as Airbyte's own connector images do.
 USER airbyte
