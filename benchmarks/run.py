@@ -391,7 +391,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rework-records", type=int, default=30_000, help="org size for the rework mode")
     parser.add_argument("--kills", type=int, default=5, help="kills in the rework mode")
     parser.add_argument("--history-records", type=int, default=40_000, help="org size for the history mode")
-    parser.add_argument("--per-parent-records", type=int, default=20_000, help="org size for the per-parent mode")
+    parser.add_argument("--per-parent-records", type=int, default=4_000, help="org size for the per-parent mode")
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(m in ("unthrottled", "cpu", "throttled") for m in modes) and not TAP_PYTHON.exists():
