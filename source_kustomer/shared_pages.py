@@ -35,13 +35,13 @@ class PageStore:
     200 or an ignored 404 (no metadata). While one thread fetches a page, others asking for the same
     key wait for it instead of sending the request a second time.
 
-    The store is bounded: once its pages weigh more than ``max_bytes``, the oldest go first. The
-    streams sharing a query read it side by side (each asks for the page the slowest has not passed
-    yet, and waits for whoever fetches it), so a page is gone long after all of them have read it; a
-    stream that fell further behind than the store reaches asks Kustomer again, which costs a search,
-    never a record. Which streams will still read a page is not known here (the catalog is not given
-    to components, and every stream of the manifest is built, selected or not), so age, not a reader
-    count, decides.
+    The store is bounded (the disk of an Airbyte worker is small, an org's pages are gigabytes): once
+    its pages weigh more than ``max_bytes``, the oldest go first. Streams sharing a query that run at
+    the same time read each page moments apart (one fetches it, the others wait for it); a stream that
+    starts later (the CDK runs only ``num_workers / 2`` partition generators at a time) or falls
+    further behind than the store reaches asks Kustomer again: a search more, never a record less.
+    Which streams will still read a page is not known here (components never see the catalog, and
+    every stream of the manifest is built, selected or not), so age, not a reader count, decides.
     """
 
     _latest: Optional[Tuple[Any, "PageStore"]] = None
