@@ -324,10 +324,13 @@ def test_test_read_with_a_rejected_key_shows_the_connectors_own_message(builder)
 
     # Answered, not crashed: a TRACE error carrying the connector's explanation, and no records. (The
     # refusal comes while the CDK builds the streams - the dynamic streams ask for the Klasses first -
-    # so CDK 7.39.1 words it "Error reading stream with config={...}: <message>", quoting the config
-    # unmasked: the Builder registers no secrets. A refusal during the read itself is a clean ERROR log.)
+    # so CDK 7.39.1 words it "Error reading stream with config={...}: <message>", quoting the whole
+    # config: the key is masked only because ApiTokenValidator registers it, since the Builder's handler
+    # masks nothing before its read starts. A refusal during the read itself is a clean ERROR log.)
     assert read.returncode == 0
     assert read.answer["type"] == "TRACE" and read.answer["trace"]["type"] == "ERROR"
+    assert "'api_token': '****'" in read.error()
+    assert_no_secret(read.stdout + read.stderr, read.config)
     assert "Kustomer rejected the API key for GET /v1/klasses (Unauthorized)" in read.error()
     assert "Either the key is wrong" in read.error()
     assert not any(m["type"] == "RECORD" for m in read.messages)
