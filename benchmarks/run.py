@@ -118,7 +118,11 @@ def measure(name: str, argv: Sequence[str], sandbox: Sandbox, folder: Path, time
         process = subprocess.Popen(list(argv), stdout=out, stderr=err, cwd=REPO, env={**os.environ, "TMPDIR": str(tmp)})
         deadline, status, usage, sampled = started + timeout, None, None, 0.0
         while status is None:
-            pid, raw_status, raw_usage = os.wait4(process.pid, os.WNOHANG)
+            try:
+                pid, raw_status, raw_usage = os.wait4(process.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: its exit code is still known, its rusage is not
+                pid, raw_status, raw_usage = process.pid, 0, None
+                process.wait()
             if pid:
                 status, usage = raw_status, raw_usage
             elif time.monotonic() > deadline:
@@ -140,8 +144,9 @@ def measure(name: str, argv: Sequence[str], sandbox: Sandbox, folder: Path, time
         error = _last_line(err_path)
     return Result(
         name=name, seconds=seconds, records=records, distinct=distinct, requests=counters["requests"],
-        searches=counters["search"], rate_limited=counters["rate_limited"], peak_rss_mb=usage.ru_maxrss / 1024,
-        cpu_seconds=usage.ru_utime + usage.ru_stime, exit_code=process.returncode, error=error, per_stream=per_stream,
+        searches=counters["search"], rate_limited=counters["rate_limited"],
+        peak_rss_mb=usage.ru_maxrss / 1024 if usage else max((rss for _, rss in timeline), default=0.0),
+        cpu_seconds=usage.ru_utime + usage.ru_stime if usage else math.nan, exit_code=process.returncode, error=error, per_stream=per_stream,
         peak_disk_mb=peak_disk / 2**20, rss_timeline=timeline,
     )
 
