@@ -108,6 +108,10 @@ def main() -> None:
     (out / "manifest.yaml").write_text(manifest_yaml())
     (out / "components.py").write_text(components_py())
     print(f"wrote {out / 'manifest.yaml'} and {out / 'components.py'}")
+    print("Connector Builder: import manifest.yaml and paste components.py as its custom Python code; "
+          "custom components must be allowed (AIRBYTE_ENABLE_UNSAFE_CODE=true on Airbyte Self-Managed).")
+    print(f"source-declarative-manifest: AIRBYTE_ENABLE_UNSAFE_CODE=true source-declarative-manifest <check|discover|read> "
+          f"--manifest-path {out / 'manifest.yaml'} --components-path {out / 'components.py'} --config <config.json> ...")
 
 
 if __name__ == "__main__":
