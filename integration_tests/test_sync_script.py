@@ -33,8 +33,13 @@ def run_sync(duckdb_path: Path, **settings: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     assert_no_secret(done.stdout + done.stderr, {"api_token": settings.get("KUSTOMER_API_TOKEN", "")})
     for noise in NOISE:
-        assert noise not in done.stdout + done.stderr, (noise, done.stdout[-3000:], done.stderr[-3000:])
+        assert noise not in done.stdout + done.stderr, (noise, said(done))
     return done
+
+
+def said(run: subprocess.CompletedProcess) -> str:
+    """A run's output, for the message of an assertion about it."""
+    return f"stdout:\n{run.stdout[-6000:]}\nstderr:\n{run.stderr[-2000:]}"
 
 
 def table(stdout: str) -> List[str]:
@@ -124,14 +129,15 @@ def test_with_a_token_the_second_run_is_incremental_from_the_state_the_first_sav
 
     first = run_sync(path, **settings)
 
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert f"First (full) sync of {org.url}" in first.stdout and "no state saved there yet" in first.stdout
+    assert first.returncode == 0, said(first)
+    assert f"First (full) sync of {org.url}" in first.stdout and "no state saved there yet" in first.stdout, said(first)
     first_requests = sum(org.requests_by_path(reset=True).values())
     first_rows = rows_of(first.stdout)
-    assert len(first_rows) > 50
-    assert {row["sync"] for name, row in first_rows.items() if name != "total"} == {"full", "full (no cursor)"}
-    assert first_rows["total"]["read"] == first_rows["total"]["rows"]
-    assert first_rows["conversations"]["from"] == "" and number(first_rows["conversations"]["rows"]) == len(ground_truth(org, "conversations"))
+    assert len(first_rows) > 50, said(first)
+    assert {row["sync"] for name, row in first_rows.items() if name != "total"} == {"full", "full (no cursor)"}, said(first)
+    assert first_rows["total"]["read"] == first_rows["total"]["rows"], said(first)  # every record once
+    assert first_rows["conversations"]["from"] == "", said(first)
+    assert number(first_rows["conversations"]["rows"]) == len(ground_truth(org, "conversations")), said(first)
     conversations_cursor = saved_cursor(path, "conversations")
     assert conversations_cursor
 
@@ -139,23 +145,23 @@ def test_with_a_token_the_second_run_is_incremental_from_the_state_the_first_sav
     created = org.create("customer", 2)
     second = run_sync(path, **settings)
 
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert f"Incremental sync of {org.url}" in second.stdout and "from the state saved by the run started" in second.stdout
+    assert second.returncode == 0, said(second)
+    assert f"Incremental sync of {org.url}" in second.stdout and "from the state saved by the run started" in second.stdout, said(second)
     second_requests = sum(org.requests_by_path(reset=True).values())
     second_rows = rows_of(second.stdout)
     assert second_requests * 3 < first_requests, (second_requests, first_requests)
-    assert number(second_rows["total"]["read"]) * 3 < number(first_rows["total"]["read"])
+    assert number(second_rows["total"]["read"]) * 3 < number(first_rows["total"]["read"]), said(second)
     # Each stream with a cursor resumed after the one the first run saved; those without were read whole.
-    assert second_rows["conversations"] == {**second_rows["conversations"], "sync": "incremental", "from": conversations_cursor}
-    assert {row["sync"] for name, row in second_rows.items() if name != "total"} == {"incremental", "full (no cursor)"}
-    assert 3 <= number(second_rows["conversations"]["read"]) < number(first_rows["conversations"]["read"])
-    assert number(second_rows["slas"]["read"]) == number(first_rows["slas"]["read"])  # read whole, table replaced
+    assert second_rows["conversations"] == {**second_rows["conversations"], "sync": "incremental", "from": conversations_cursor}, said(second)
+    assert {row["sync"] for name, row in second_rows.items() if name != "total"} == {"incremental", "full (no cursor)"}, said(second)
+    assert 3 <= number(second_rows["conversations"]["read"]) < number(first_rows["conversations"]["read"]), said(second)
+    assert number(second_rows["slas"]["read"]) == number(first_rows["slas"]["read"]), said(second)  # read whole, replaced
     # The changes arrived, merged by id: every row once, the touched conversations as they are now.
-    assert query(path, "SELECT count(*), count(DISTINCT id) FROM kustomer.customers")[0] == (len(ground_truth(org, "customers")),) * 2
-    assert set(created) <= {row[0] for row in query(path, "SELECT id FROM kustomer.customers")}
+    assert query(path, "SELECT count(*), count(DISTINCT id) FROM kustomer.customers")[0] == (len(ground_truth(org, "customers")),) * 2, said(second)
+    assert set(created) <= {row[0] for row in query(path, "SELECT id FROM kustomer.customers")}, said(second)
     for conversation in touched:
         (updated_at,) = query(path, f"SELECT strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%g') FROM kustomer.conversations WHERE id = '{conversation}'")[0]
-        assert org.updated_at("conversation", conversation).startswith(updated_at)
+        assert org.updated_at("conversation", conversation).startswith(updated_at), (org.updated_at("conversation", conversation), updated_at)
 
     # The columns PyAirbyte could not type before: typed now (JSON, text), holding what Kustomer sent.
     types = dict(query(path, "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
@@ -173,11 +179,11 @@ def test_with_a_token_the_second_run_is_incremental_from_the_state_the_first_sav
 
     # The file holds this org now: another one is refused before anything is read.
     other = run_sync(path, KUSTOMER_API_TOKEN=TOKEN, KUSTOMER_API_URL="http://127.0.0.1:9")
-    assert other.returncode == 2 and f"holds {org.url}, not http://127.0.0.1:9" in other.stdout
+    assert other.returncode == 2 and f"holds {org.url}, not http://127.0.0.1:9" in other.stdout, said(other)
     assert "KUSTOMER_DUCKDB_PATH" in other.stdout
     # A file named like a schema would be ambiguous to DuckDB: refused with the reason.
     ambiguous = run_sync(tmp_path / "kustomer.duckdb", **settings)
-    assert ambiguous.returncode == 2 and "Name the file otherwise" in ambiguous.stdout
+    assert ambiguous.returncode == 2 and "Name the file otherwise" in ambiguous.stdout, said(ambiguous)
 
 
 def test_without_a_token_the_sandbox_is_synced_into_its_own_schema_which_starts_over(tmp_path):
@@ -190,11 +196,11 @@ def test_without_a_token_the_sandbox_is_synced_into_its_own_schema_which_starts_
 
     done = run_sync(path, SANDBOX_RECORDS="200")
 
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.returncode == 0, said(done)
     assert "No KUSTOMER_API_TOKEN set: syncing the bundled Kustomer sandbox (200 records)" in done.stdout
     assert "First (full) sync into" in done.stdout and "schema kustomer_sandbox" in done.stdout and "starts over" in done.stdout
     rows = rows_of(done.stdout)
-    assert rows["total"]["read"] == rows["total"]["rows"] and number(rows["customers"]["rows"]) > 0
+    assert rows["total"]["read"] == rows["total"]["rows"] and number(rows["customers"]["rows"]) > 0, said(done)
     tables = {row[0] for row in query(path, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'kustomer_sandbox'")}
     assert "left_from_the_last_run" not in tables and {"conversations", "snoozes", "_airbyte_state"} <= tables
     assert query(path, "SELECT id FROM kustomer.customers") == [("c1",)]

@@ -117,7 +117,7 @@ def start_over(path: Path, schema: str) -> None:
         connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def record_origin(cache: Any, target: Target, started: str, finished: Optional[str]) -> None:
+def record_origin(cache: Any, target: Target, start_date: str, started: str, finished: Optional[str]) -> None:
     def text(value: Optional[str]) -> str:
         return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
@@ -126,7 +126,7 @@ def record_origin(cache: Any, target: Target, started: str, finished: Optional[s
         [
             f"CREATE TABLE IF NOT EXISTS {table} (org VARCHAR, start_date VARCHAR, last_started VARCHAR, last_finished VARCHAR)",
             f"DELETE FROM {table}",
-            f"INSERT INTO {table} VALUES ({text(target.org)}, {text(target.start_date)}, {text(started)}, {text(finished)})",
+            f"INSERT INTO {table} VALUES ({text(target.org)}, {text(start_date)}, {text(started)}, {text(finished)})",
         ]
     )
 
@@ -248,7 +248,8 @@ def main() -> int:
         whole = [s.name for s in streams if s.name not in incremental]
         run_started = utc_now()
         if not target.sandbox:
-            record_origin(cache, target, run_started, None)
+            # The new start date is recorded when the run finishes: a full run cut short is a full run again next time.
+            record_origin(cache, target, origin.start_date if origin else target.start_date, run_started, None)
         started = time.monotonic()
         results = []
         if incremental:  # merged by primary key
@@ -257,7 +258,7 @@ def main() -> int:
             results.append(source.read(cache=cache, streams=whole, force_full_refresh=True, write_strategy="replace"))
         elapsed = time.monotonic() - started
         if not target.sandbox:
-            record_origin(cache, target, run_started, utc_now())
+            record_origin(cache, target, target.start_date, run_started, utc_now())
 
         rows = []
         total_read = total_rows = 0
