@@ -5,12 +5,13 @@
   ``parse_instant`` read a resource's timestamp.
 """
 
+import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, List, Mapping, MutableMapping, Optional
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional
 
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.types import Config, StreamSlice, StreamState
@@ -186,3 +187,23 @@ def instant_or_none(value: Any) -> Optional[datetime]:
         return parse_instant(value)
     except ValueError:
         return None
+
+
+@dataclass
+class JsonTextFields(RecordTransformation):
+    """Columns whose schema is text though Kustomer sends other types too: a conversation's CSAT
+    ``satisfaction`` (a number; Stitch types it text) and a snooze's ``value`` (milliseconds, an epoch,
+    or ``{day, time}``). A value that is not text becomes its JSON text (``4`` -> ``"4"``), so a
+    destination maps one type and nothing is lost. (The CDK's AddFields with a Jinja condition does the
+    same at about 120 microseconds a record, a fifth of what a whole record costs.)"""
+
+    fields: List[str]
+    parameters: InitVar[Mapping[str, Any]]
+
+    def transform(self, record: Dict[str, Any], config: Optional[Config] = None, stream_state: Optional[StreamState] = None,
+                  stream_slice: Optional[StreamSlice] = None) -> None:
+        for name in self.fields:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                record[name] = json.dumps(value, sort_keys=True)
+

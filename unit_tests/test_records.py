@@ -12,6 +12,7 @@ import pytest
 from source_kustomer import records
 from source_kustomer.records import (
     FlattenJsonApiResource,
+    JsonTextFields,
     instant_or_none,
     parse_instant,
     snake_case,
@@ -194,3 +195,17 @@ def test_instant_or_none_is_none_for_what_is_not_a_time(value):
 def test_instant_or_none_reads_a_time_as_parse_instant_does():
     assert instant_or_none("2025-05-01T09:00:00.500Z") == datetime(2025, 5, 1, 9, 0, 0, 500000, tzinfo=timezone.utc)
     assert instant_or_none("2025-05-01T09:00:00Z").tzinfo is not None
+
+
+# --- JsonTextFields ---------------------------------------------------------------------------------
+
+
+def test_json_text_fields_writes_what_is_not_text_as_its_json_text_and_leaves_the_rest():
+    record = {"satisfaction": 4, "value": {"time": "09:00", "day": 1}, "name": "x", "other": 5}
+    JsonTextFields(fields=["satisfaction", "value", "name", "missing"], parameters={}).transform(record)
+
+    assert record == {"satisfaction": "4", "value": '{"day": 1, "time": "09:00"}', "name": "x", "other": 5}
+    empty = {"satisfaction": None}
+    JsonTextFields(fields=["satisfaction"], parameters={}).transform(empty)
+    assert empty == {"satisfaction": None}
+
