@@ -57,6 +57,8 @@ sys.path.insert(0, str(REPO))
 from benchmarks.singer_tap import summarize, tap_config  # noqa: E402  (stdlib-only helpers)
 from integration_tests.sandbox import Sandbox  # noqa: E402
 from integration_tests.conftest import ground_truth  # noqa: E402  (the sandbox's own ids of a stream)
+from source_kustomer.contract import ARCHIVE, SEARCHES  # noqa: E402
+from unit_tests.manifest_streams import SEARCH_STREAMS as CONTEXTS  # noqa: E402  (stream -> query context)
 
 OURS = REPO / ".venv" / "bin" / "source-kustomer"
 TAP_PYTHON = REPO / ".bench" / "tap-venv" / "bin" / "python"
@@ -355,8 +357,8 @@ def history(records: int, folder: Path) -> None:
     streams = SEARCH_STREAMS + ["companies"]
     with Sandbox(records=records, seed=7, bursts={}, org_rpm=UNLIMITED, search_rpm=UNLIMITED) as sandbox:
         ours = run_ours(sandbox, folder, streams, {"requests_per_minute": 2000, "rate_limit_share": 100}, timeout=1800)
-    archived = {"customers", "conversations", "messages", "companies", "kobjects"}  # the archive documents no notes
-    fewest = sum(math.ceil(n / SEARCH_PAGE) + (stream in archived) for stream, n in ours.per_stream.items())
+    archive = SEARCHES[ARCHIVE].contexts  # the contexts Kustomer's archive search documents (not notes)
+    fewest = sum(math.ceil(n / SEARCH_PAGE) + bool(archive.match(CONTEXTS[stream])) for stream, n in ours.per_stream.items())
     report(
         f"history: {records:,}-record org whose history begins four years ago, no start date (from 2015), search streams",
         [ours],
