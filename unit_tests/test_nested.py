@@ -4,6 +4,7 @@ read through the manifest (MockKustomer), which sends no request of its own."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
@@ -12,7 +13,7 @@ import requests_mock
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.types import StreamSlice
 
-from source_kustomer.nested import PageBody, PageItemsExtractor, ParentPageRequester, ParentPageTransformation
+from source_kustomer.nested import PAGES_IN_FLIGHT, PageBody, PageItemsExtractor, ParentPageRequester, ParentPageTransformation
 from unit_tests.conftest import read_stream
 from unit_tests.kustomer_mock import object_id, resource
 
@@ -51,11 +52,12 @@ def test_a_slice_without_a_page_answers_an_empty_page():
 
 
 def test_parent_page_transformation_hands_the_page_over_in_one_value_dpath_does_not_walk():
-    record = {"data": [customer(1, "t")], "included": [customer(2, "t")], "links": {"self": "/x"}, "meta": {}, "page_key": "k", "updated_at": "t"}
+    at = "2025-01-01T00:00:00.000Z"
+    record = {"data": [customer(1, at, name="Ann")], "included": [customer(2, at)], "links": {"self": "/x"}, "meta": {}, "page_key": "k", "updated_at": at}
     ParentPageTransformation(parameters={}).transform(record)
 
     assert set(record) == {"page_key", "updated_at", "page"}
-    assert (record["page"].data, record["page"].included) == ([customer(1, "t")], [customer(2, "t")])
+    assert (record["page"].data, record["page"].included) == ([customer(1, at)], [customer(2, at)])  # type, id and updatedAt
     assert dpath.get(record, ["page"]) is record["page"]  # found at the top, and nothing inside it is visited
 
 
@@ -67,6 +69,39 @@ def test_each_resource_keeps_only_what_the_nested_stream_reads():
 
     assert record["page"].data == [{"type": "customer", "id": "c1", "attributes": {"updatedAt": at, "emails": [{"email": "a@x"}]}}, "not a resource"]
     assert record["page"].included == [{"type": "org", "id": "o1", "attributes": {"updatedAt": None, "emails": []}}]
+
+
+def test_a_per_parent_list_keeps_the_parent_attribute_its_condition_reads():
+    at = "2025-01-01T00:00:00.000Z"
+    record = {"data": [{"type": "conversation", "id": "v1", "attributes": {"updatedAt": at, "noteCount": 2, "name": "x"}}], "page_key": "k", "updated_at": at}
+    ParentPageTransformation(parameters={"parent_keeps": [["attributes", "noteCount"]]}).transform(record)
+
+    assert record["page"].data == [{"type": "conversation", "id": "v1", "attributes": {"updatedAt": at, "noteCount": 2}}]
+
+
+def test_a_nested_stream_holds_at_most_four_unread_pages_and_reading_one_frees_its_place(monkeypatch):
+    monkeypatch.setattr("source_kustomer.nested.PLACE_TIMEOUT_SECONDS", 0.2)
+    transformation = ParentPageTransformation(parameters={})
+    requester = ParentPageRequester(parameters={})
+
+    def parent_page(n: int) -> Dict[str, Any]:
+        record = {"data": [customer(n, "2025-01-01T00:00:00.000Z")], "page_key": f"k{n}", "updated_at": "t"}
+        transformation.transform(record)
+        return record
+
+    held = [parent_page(n) for n in range(PAGES_IN_FLIGHT)]
+    started = time.monotonic()
+    late = parent_page(99)  # no place: waits for one, then goes on without
+    assert time.monotonic() - started >= 0.2 and late["page"].data[0]["id"] == "c99"
+
+    requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}, extra_fields={"page": held[0]["page"]}))
+    requester.send_request(stream_slice=StreamSlice(partition={}, cursor_slice={}, extra_fields={"page": held[0]["page"]}))  # read twice: one place
+    started = time.monotonic()
+    parent_page(100)  # the place the first page gave back
+    assert time.monotonic() - started < 0.15
+    started = time.monotonic()
+    parent_page(101)
+    assert time.monotonic() - started >= 0.2
 
 
 def test_an_empty_page_is_handed_over_empty():
