@@ -186,7 +186,8 @@ def count_airbyte(path: Path):
             if line.startswith(b'{"type":"RECORD"'):
                 record = json.loads(line)["record"]
                 per_stream[record["stream"]] += 1
-                ids.setdefault(record["stream"], set()).add(record["data"].get("id"))
+                # the whole row: a nested row's id (a user's, in team_members) repeats across parents and positions
+                ids.setdefault(record["stream"], set()).add(hash(json.dumps(record["data"], sort_keys=True)))
             elif line.startswith(b'{"type":"TRACE"') and b'"ERROR"' in line:
                 error = error or json.loads(line)["trace"]["error"]["message"]
     return sum(per_stream.values()), sum(len(v) for v in ids.values()), dict(per_stream), error
