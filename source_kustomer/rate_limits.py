@@ -7,6 +7,7 @@
 - ``OnRateLimitBackoff``: the CDK's header waits, for a 429 only.
 """
 
+import math
 import re
 import threading
 import time
@@ -43,9 +44,18 @@ class RateLimitBucket:
     what Kustomer's headers say: the bucket's limit (never above ``ceiling``, the user's cap), the
     window's true end and, if fewer requests are left than this sync counted (other integrations
     spend from the same org budget), that smaller number. Until a response names the window, it is
-    assumed to start with the first request and last ``window_s``. Of each limit the sync spends
-    only its ``share`` (the rest is left to the org's other integrations), at least one request.
+    assumed to start with the first request and last ``window_s``. Kustomer's windows follow one
+    another: once it has named a window's end, the windows after it end a window's length apart
+    (the length learned from two named ends at least ``MIN_WINDOW_STEP`` apart, never above
+    ``window_s``), also while only the other bucket's answers come (a stretch of searches reports
+    the search bucket): a run-dry bucket waits for Kustomer's next window, not a minute from its
+    first request. Of each limit the sync spends only its ``share`` (the rest is left to the org's
+    other integrations), at least one request.
     """
+
+    #: Two named ends closer than this belong to one window (an end given in seconds from now moves
+    #: with the clock between answers).
+    MIN_WINDOW_STEP = 1.5
 
     def __init__(
         self,
@@ -59,6 +69,7 @@ class RateLimitBucket:
         self.limit = self._ours(int(limit))
         self._clock = clock or (lambda: time.time())
         self.remaining, self.reset_at = self.limit, 0.0
+        self._named_end: Optional[float] = None  # the latest window end Kustomer named
         self._lock = threading.Lock()
 
     def take(self) -> float:
@@ -66,7 +77,7 @@ class RateLimitBucket:
         with self._lock:
             now = self._clock()
             if now >= self.reset_at:
-                self.remaining, self.reset_at = self.limit, now + self.window_s
+                self.remaining, self.reset_at = self.limit, self._end_of_window_at(now)
             if self.remaining > 0:
                 self.remaining -= 1
                 return 0.0
@@ -82,8 +93,19 @@ class RateLimitBucket:
                 self.remaining, self.limit = max(0, self.remaining + limit - self.limit), limit
             if reset_at is not None:
                 self.reset_at = reset_at
+                named = self._named_end
+                if named is not None and reset_at - named >= self.MIN_WINDOW_STEP:
+                    self.window_s = min(self.window_s, reset_at - named)
+                if named is None or reset_at > named:
+                    self._named_end = reset_at
             if remaining is not None:
                 self.remaining = min(self.remaining, remaining)
+
+    def _end_of_window_at(self, now: float) -> float:
+        named = self._named_end
+        if named is None or named > now:
+            return now + self.window_s
+        return named + (math.floor((now - named) / self.window_s) + 1) * self.window_s
 
     def _ours(self, limit: int) -> int:
         return max(1, int(limit * self.share))
