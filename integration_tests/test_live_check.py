@@ -43,5 +43,6 @@ def test_it_checks_reads_the_first_page_of_every_stream_and_reports_schema_drift
         # No request beyond the first page of any stream.
         paged = [target for _, target, _ in sandbox.request_log if int(parse_qs(urlsplit(target).query).get("page", ["1"])[0]) > 1]
         assert paged == []
-        assert sandbox.requests_by_path().get("GET /v1/conversations/{id}/events", 0) <= 1
+        # A per-parent list asks its first page's parents until one has items (PerParentRetriever in a test read).
+        assert 1 <= sandbox.requests_by_path().get("GET /v1/conversations/{id}/events", 0) <= 25
         assert "POST /v1/customers/archive/search" not in sandbox.requests_by_path()

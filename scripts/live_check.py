@@ -82,7 +82,8 @@ def main() -> int:
                                 sync_mode=SyncMode.full_refresh, destination_sync_mode=DestinationSyncMode.overwrite)
         for s in streams
     ])
-    # The first page of each stream, and of each parent a stream reads through: the test-read limits.
+    # The first page of each stream, and of each parent a stream reads through: the test-read limits (a
+    # per-parent list asks its first page's parents until one has items, see PerParentRetriever).
     source = ConcurrentDeclarativeSource(
         catalog=catalog, config=config, state=[], source_config=yaml.safe_load(manifest_path().read_text()),
         limits=TestLimits(max_records=10_000, max_pages_per_slice=1, max_slices=1),

@@ -4,12 +4,17 @@ from dataclasses import InitVar, dataclass
 from typing import Any, Iterable, Mapping, Optional
 
 from airbyte_cdk.sources.declarative.interpolation.interpolated_boolean import InterpolatedBoolean
+from airbyte_cdk.sources.declarative.requesters.paginators.default_paginator import PaginatorTestReadDecorator
 from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.types import Config, Record, StreamSlice
 
 from source_kustomer.nested import PageBody
 from source_kustomer.records import updated_at_of
+
+#: In a test read (the Connector Builder's, ``make live-check``) the parents asked on a page: until
+#: one has items, at most this many.
+TEST_READ_PARENTS = 25
 
 
 @dataclass
@@ -30,6 +35,11 @@ class PerParentRetriever(Retriever):
     the page's slice.
     ``parent_condition`` (``parent``: the resource) skips parents that cannot have any item (a
     conversation whose ``noteCount`` is 0).
+
+    A test read limits slices and pages, and here a slice is a page of parents, a request each: the
+    CDK wraps the paginator of every retriever it builds for a test read in its
+    ``PaginatorTestReadDecorator``, and then a page asks its parents only until one has items, at most
+    ``TEST_READ_PARENTS`` (a Builder test read would otherwise spend 500 requests).
     """
 
     retriever: Retriever
@@ -41,12 +51,14 @@ class PerParentRetriever(Retriever):
         self._type = parameters["query_context"]
         self._name = parameters.get("name", "")
         self._condition = InterpolatedBoolean(self.parent_condition, parameters=parameters) if self.parent_condition else None
+        self._test_read = isinstance(getattr(self.retriever, "paginator", None), PaginatorTestReadDecorator)
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[StreamData]:
         page = (stream_slice.extra_fields if stream_slice is not None else {}).get("page")
         if stream_slice is None or not isinstance(page, PageBody):
             return
         page.release()
+        asked = 0
         for parent in page.data:
             if not isinstance(parent, dict) or parent.get("type") != self._type or not parent.get("id"):
                 continue
@@ -54,10 +66,15 @@ class PerParentRetriever(Retriever):
                 continue
             one_parent = StreamSlice(partition={"parent_id": parent["id"]}, cursor_slice=stream_slice.cursor_slice)
             parent_fields = {f"{self._type}_id": parent["id"], f"{self._type}_updated_at": updated_at_of(parent)}
+            found = False
             for record in self.retriever.read_records(records_schema, one_parent):
                 if isinstance(record, Mapping):
                     data = record.data if isinstance(record, Record) else record
                     data.update(parent_fields)
+                    found = True
                     yield Record(data=data, stream_name=self._name, associated_slice=stream_slice)
                 else:
                     yield record
+            asked += 1
+            if self._test_read and (found or asked >= TEST_READ_PARENTS):
+                return

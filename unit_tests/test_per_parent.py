@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from airbyte_cdk.sources.declarative.requesters.paginators import NoPagination
+from airbyte_cdk.sources.declarative.requesters.paginators.default_paginator import PaginatorTestReadDecorator
 from airbyte_cdk.sources.types import Record, StreamSlice
 
 from source_kustomer.nested import PageBody
-from source_kustomer.per_parent import PerParentRetriever
+from source_kustomer.per_parent import TEST_READ_PARENTS, PerParentRetriever
 
 AT = "2025-01-01T00:00:00.000Z"
 NOTES = "{{ (parent.get('attributes') or {}).get('noteCount') != 0 }}"
@@ -22,8 +24,8 @@ def conversation(n: int, **attributes: Any) -> Dict[str, Any]:
 class Lists:
     """An inner retriever: each parent's list, as Records (the CDK's) or plain mappings."""
 
-    def __init__(self, answers: Mapping[str, List[Any]]) -> None:
-        self.answers, self.slices = answers, []
+    def __init__(self, answers: Mapping[str, List[Any]], paginator: Any = None) -> None:
+        self.answers, self.slices, self.paginator = answers, [], paginator
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         self.slices.append(stream_slice)
@@ -96,3 +98,17 @@ def test_reading_a_page_gives_its_place_back():
     list(retriever(Lists({})).read_records({}, page_slice([conversation(1)], places)))
 
     assert places.acquire(blocking=False)
+
+
+def test_a_test_read_asks_a_page_s_parents_until_one_has_items_and_at_most_a_few():
+    test_read = PaginatorTestReadDecorator(NoPagination(parameters={}), 1)  # how the CDK builds a test read's retrievers
+    page = [conversation(n % 9 + 1) for n in range(100)]
+    page[3] = {**page[3], "id": "v-with-events"}
+
+    lists = Lists({"v-with-events": [{"id": "e1"}]}, paginator=test_read)
+    assert [r.data["id"] for r in retriever(lists).read_records({}, page_slice(page))] == ["e1"]
+    assert len(lists.slices) == 4
+
+    empty = Lists({}, paginator=test_read)
+    assert list(retriever(empty).read_records({}, page_slice(page))) == []
+    assert len(empty.slices) == TEST_READ_PARENTS
